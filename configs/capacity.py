@@ -1,0 +1,84 @@
+"""Facts stored vs parameters of one-layer transformers (paper Fig. 4 left).
+
+Presets: `smoke` (tests, < 1 min), default (2-core CPU, <= 15 min), `paper`
+(SPEC section 3's full grid, for accelerators). Variants of issue 5 are
+presets too: `square`, `distinct` (scaling modes) and `heads` (H sweep).
+"""
+import ml_collections
+
+PRESETS = ("smoke", "paper", "square", "distinct", "heads")
+
+
+def get_config(arg=None):
+  c = ml_collections.ConfigDict()
+  c.experiment = "factrecall.capacity:run"
+  c.seed = 0                      # base seed; member seeds are seed + i
+
+  c.task = ml_collections.ConfigDict()
+  c.task.D = 8                    # answers per relation
+  c.task.T = 32                   # sequence length (EOS last)
+  c.task.n_noise = -1             # noise tokens; -1 = S + R (SPEC default)
+  c.task.alpha = 0.0              # Zipf exponent of p(s); 0 = uniform
+  c.task.beta = 0.0               # Zipf exponent of q(r); 0 = uniform
+  c.task.table = "random"         # fact table: random | structured
+  c.task.scaling = "equal"        # (S, R) as facts grow: equal | square | distinct
+
+  c.model = ml_collections.ConfigDict()
+  c.model.H_list = (8,)           # numbers of heads
+  c.model.ratios = ((1.0, 1.0), (2.0, 0.5))  # (alpha_w, beta_w): d_h=a*d/H, m=b*d
+  c.model.d_list = (8, 11, 16, 22, 32, 45)   # embedding dimensions
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch = 1024            # fresh samples per step
+  c.train.chunk = 128             # steps between evaluations
+  c.train.max_steps = 2 ** 12     # step budget per member
+  c.train.target = 0.99           # accuracy that counts as stored
+  c.train.lrs = (1e-3, 3e-3, 1e-2)  # AdamW (wd 0) learning rates tried
+  c.train.patience = 8            # evaluations w/o improvement -> stalled; 0=off
+  c.train.n_seeds = 1             # searches per shape (different seeds)
+
+  c.search = ml_collections.ConfigDict()
+  c.search.n_candidates = 4       # candidate sizes per round (x lrs members)
+  c.search.resolution = 0.1       # stop when k_fail <= k_ok * (1 + resolution)
+  c.search.lo_per_param = 0.1     # first bracket: facts in [lo, hi] * params
+  c.search.hi_per_param = 1.5
+  c.search.k_max = 512            # largest searched k (number of subjects)
+  c.search.max_rounds = 8         # refinement rounds per shape
+  c.search.prune = True           # stop members the bracket no longer needs
+
+  c.fit = ml_collections.ConfigDict()
+  c.fit.n_boot = 1000             # bootstrap resamples for CIs
+  c.fit.slope_band = (0.85, 1.15)  # slope CI inside -> "supported"
+  c.fit.ratio_band = 1.5          # facts/param constant within this factor
+
+  c.plot_curves = 4               # training curves drawn
+
+  if arg == "smoke":
+    c.model.ratios = ((1.0, 1.0),)
+    c.model.d_list = (8, 11)
+    c.train.max_steps = 512
+    c.train.lrs = (1e-2,)
+    c.train.batch = 256
+    c.search.n_candidates = 3
+    c.search.resolution = 0.5
+    c.search.max_rounds = 2
+    c.fit.n_boot = 200
+  elif arg == "paper":
+    c.model.ratios = tuple((a, b) for a in (4, 2, 1, 0.5, 0.25)
+                           for b in (4, 2, 1, 0.5, 0.25))
+    c.model.d_list = (8, 11, 16, 22, 32, 45, 64, 90, 128, 181)
+    c.train.max_steps = 2 ** 14
+    c.train.patience = 0
+    c.search.n_candidates = 8
+    c.search.resolution = 0.02
+    c.search.prune = False
+    c.search.k_max = 2048
+    c.search.max_rounds = 12
+  elif arg == "square":
+    c.task.scaling = "square"
+  elif arg == "distinct":
+    c.task.scaling = "distinct"
+  elif arg == "heads":
+    c.model.H_list = (2, 4, 8, 16)
+    c.model.ratios = ((1.0, 1.0),)
+  return c

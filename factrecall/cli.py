@@ -1,0 +1,192 @@
+"""The command line behind experiments/sweep.py: config loading, overrides,
+validation, workdir and the claims table. User mistakes exit with status 2 and
+one line; nothing here is experiment-specific.
+
+A config (configs/NAME.py) is `get_config(arg) -> ConfigDict` with a field
+`experiment = "module:function"` naming the runner,
+`run(config, workdir: output.Workdir) -> summary dict` (with "claims"), and
+optionally `validate(config)` in the same module, raising output.UserError.
+"""
+import ast
+import importlib
+import importlib.util
+import json
+import os
+import signal
+import sys
+
+import ml_collections
+
+from factrecall import output
+from factrecall.output import UserError
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "configs")
+
+
+def config_names():
+  if not os.path.isdir(CONFIG_DIR):
+    return []
+  return sorted(f[:-3] for f in os.listdir(CONFIG_DIR)
+                if f.endswith(".py") and not f.startswith("_"))
+
+
+def load_config(spec):
+  """'NAME[:PRESET]' -> ConfigDict from configs/NAME.py."""
+  if not spec:
+    raise UserError(f"--config is required; one of: {', '.join(config_names())}")
+  name, _, preset = spec.partition(":")
+  if name not in config_names():
+    raise UserError(f"--config={spec}: unknown config {name!r}; "
+                    f"one of: {', '.join(config_names())}")
+  path = os.path.join(CONFIG_DIR, name + ".py")
+  mod_spec = importlib.util.spec_from_file_location(f"configs.{name}", path)
+  mod = importlib.util.module_from_spec(mod_spec)
+  mod_spec.loader.exec_module(mod)
+  presets = getattr(mod, "PRESETS", ("smoke", "paper"))
+  if preset and preset not in presets:
+    raise UserError(f"--config={spec}: unknown preset {preset!r} of {name}; "
+                    f"one of: (default), {', '.join(presets)}")
+  cfg = mod.get_config(preset or None)
+  cfg.name = name
+  cfg.preset = preset or "default"
+  return cfg
+
+
+def _parse_value(text, old):
+  """Parses an override string to the type of the existing value."""
+  if isinstance(old, bool):
+    if text.lower() in ("true", "1", "yes"):
+      return True
+    if text.lower() in ("false", "0", "no"):
+      return False
+    raise ValueError("expected true or false")
+  if isinstance(old, int):
+    return int(text)
+  if isinstance(old, float):
+    return float(text)
+  if isinstance(old, str) or old is None:
+    return text
+  if isinstance(old, (tuple, list)):
+    v = ast.literal_eval(text if text.strip().startswith(("(", "["))
+                         else f"({text},)")
+    if not isinstance(v, (tuple, list)):
+      raise ValueError("expected a list like 1,2,3")
+    return type(old)(v)
+  raise ValueError(f"cannot override a field of type {type(old).__name__}")
+
+
+def apply_overrides(cfg, argv):
+  """Applies --config.a.b=v arguments; returns the remaining argv."""
+  rest = []
+  for arg in argv:
+    if not arg.startswith("--config."):
+      rest.append(arg)
+      continue
+    body = arg[len("--config."):]
+    if "=" not in body:
+      raise UserError(f"{arg}: an override needs a value, like --config.{body}=VALUE")
+    path, text = body.split("=", 1)
+    node = cfg
+    parts = path.split(".")
+    for i, p in enumerate(parts):
+      keys = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      if not isinstance(node, ml_collections.ConfigDict) or p not in node:
+        where = ".".join(parts[:i]) or "config"
+        raise UserError(f"--config.{path}: unknown field {p!r} in {where}; "
+                        f"fields: {', '.join(keys)}")
+      if i < len(parts) - 1:
+        node = node[p]
+    old = node[parts[-1]]
+    if isinstance(old, ml_collections.ConfigDict):
+      raise UserError(f"--config.{path}: is a group of fields, set one of: "
+                      f"{', '.join(sorted(old.keys()))}")
+    try:
+      with node.unlocked() if hasattr(node, "unlocked") else _null():
+        node[parts[-1]] = _parse_value(text, old)
+    except (ValueError, SyntaxError, TypeError) as e:
+      raise UserError(f"--config.{path}={text}: not a valid "
+                      f"{type(old).__name__} ({e})") from None
+  return rest
+
+
+class _null:
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *a):
+    return False
+
+
+def runner(cfg):
+  mod_name, _, fn = cfg.experiment.partition(":")
+  mod = importlib.import_module(mod_name)
+  return mod, getattr(mod, fn)
+
+
+def main(argv):
+  """Entry point; returns the process exit status."""
+  import argparse
+  parser = argparse.ArgumentParser(
+      prog="experiments/sweep.py",
+      description="Run one factrecall experiment: --config=NAME[:PRESET].",
+      epilog="Configs: " + ", ".join(config_names()) +
+      ". Override any field with --config.FIELD=VALUE.")
+  parser.add_argument("--config", default=None, help="NAME[:PRESET]")
+  parser.add_argument("--workdir", default=None, help="default runs/NAME")
+  parser.add_argument("--distributed", action="store_true",
+                      help="call jax.distributed.initialize() first")
+  parser.add_argument("--print_config", action="store_true")
+  rest = [a for a in argv if a.startswith("--config.")]
+  known = [a for a in argv if not a.startswith("--config.")]
+
+  class _Parser(argparse.ArgumentParser):
+    pass
+
+  def fail(msg):
+    raise UserError(msg)
+
+  parser.error = fail
+  args = parser.parse_args(known)
+  cfg = load_config(args.config)
+  apply_overrides(cfg, rest)
+  mod, run = runner(cfg)
+  if hasattr(mod, "validate"):
+    mod.validate(cfg)
+  if args.print_config:
+    print(cfg)
+    return 0
+  if args.distributed:
+    import jax
+    jax.distributed.initialize()
+  import jax
+  workdir = args.workdir or os.path.join("runs", cfg.name)
+  cfg_dict = json.loads(cfg.to_json_best_effort())
+  wd = output.Workdir(workdir, cfg_dict, is_writer=jax.process_index() == 0)
+  print(f"factrecall: {cfg.name}:{cfg.preset} -> {workdir} "
+        f"({jax.device_count()} {jax.devices()[0].platform} device(s))",
+        file=sys.stderr, flush=True)
+  try:
+    summary = run(cfg, wd)
+  except KeyboardInterrupt:
+    cmd = " ".join(["python", "experiments/sweep.py"] + argv)
+    print(f"\ninterrupted: finished members are saved in {wd.results_path}; "
+          f"resume with the same command: {cmd}", file=sys.stderr)
+    return 130
+  summary = dict(summary)
+  summary.setdefault("experiment", cfg.name)
+  summary.setdefault("preset", cfg.preset)
+  wd.write_summary(summary)
+  print(f"figures: {wd.figures}")
+  print(output.claims_table(summary.get("claims", [])))
+  return 0
+
+
+def entry(argv=None):
+  argv = sys.argv[1:] if argv is None else argv
+  signal.signal(signal.SIGTERM, signal.default_int_handler)
+  try:
+    return main(argv)
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2

@@ -1,0 +1,169 @@
+"""Flax (linen) models of SPEC sections 2, 4 and 5, and their parameter counts.
+
+Embeddings are frozen, so they are inputs to `apply`, not parameters: the
+token embedding E (vocab x d) and unembedding U (classes x d) of a member are
+drawn once from its key by `gaussian_embeddings`.
+"""
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from factrecall import rng
+
+NEG = -1e9  # logit of a padded (inactive) class
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerShape:
+  """Hyperparameters of the one-layer transformer (SPEC section 2)."""
+  d: int
+  H: int
+  d_h: int
+  m: int  # MLP width; 0 = attention-only
+
+  @property
+  def params(self):
+    return param_count(self)
+
+  def name(self):
+    return f"d{self.d}_H{self.H}_dh{self.d_h}_m{self.m}"
+
+
+def param_count(shape):
+  """4*H*d_h*d + 2*m*d: Q, K, V, O and the two MLP matrices (SPEC section 2)."""
+  return 4 * shape.H * shape.d_h * shape.d + 2 * shape.m * shape.d
+
+
+def gaussian_embeddings(key, vocab, n_out, d):
+  """Frozen E (vocab x d) and U (n_out x d) with entries N(0, 1/d)."""
+  ke, ku = rng.split(key, 2)
+  std = 1.0 / jnp.sqrt(d)
+  # rng is counter-based: row i is the same whatever the padded size.
+  return std * rng.normal(ke, (vocab, d)), std * rng.normal(ku, (n_out, d))
+
+
+def onehot_embeddings(vocab, n_out, d):
+  """Orthogonal embeddings: E = I (d = vocab); U = I padded (the dynamics setup)."""
+  del n_out
+  return jnp.eye(vocab, d), None
+
+
+# lecun_normal = variance_scaling(1, fan_in, truncated normal on [-2, 2]).
+_TRUNC_STD = 0.87962566103423978
+
+
+def init_params(shape, key):
+  """Parameters of OneLayerTransformer with the distributions its flax
+  initialisers use, drawn with factrecall.rng (cheap to compile)."""
+  H, d, d_h, m = shape.H, shape.d, shape.d_h, shape.m
+  k = rng.split(key, 6)
+  p = {"Q": (1.0 / d_h) ** 0.5 * rng.normal(k[0], (H, d, d_h)),
+       "K": (1.0 / d_h) ** 0.5 * rng.normal(k[1], (H, d, d_h)),
+       "V": (1.0 / d_h) ** 0.5 * rng.normal(k[2], (H, d, d_h)),
+       "O": (1.0 / d) ** 0.5 * rng.normal(k[3], (H * d_h, d))}
+  if m > 0:
+    lecun = lambda kk, fan_in, shp: (
+        (1.0 / fan_in) ** 0.5 / _TRUNC_STD * rng.truncated_normal(kk, -2, 2, shp))
+    p["W1"] = lecun(k[4], d, (d, m))
+    p["b1"] = jnp.zeros((m,))
+    p["W2"] = lecun(k[5], m, (m, d))
+  return p
+
+
+def _normal(var):
+  std = var ** 0.5
+  return lambda key, shape, dtype=jnp.float32: std * jax.random.normal(
+      key, shape, dtype)
+
+
+class OneLayerTransformer(nn.Module):
+  """One softmax-attention layer read at the EOS position, plus optional MLP.
+
+  `__call__` is the fast path: only the EOS token queries, and since the
+  embeddings are frozen and there are no positional embeddings, the sequence
+  is a bag of tokens. Scores and values are computed once per vocabulary row
+  and the softmax over positions becomes a count-weighted sum over the
+  vocabulary (a dense matmul; no per-token gather whose gradient is a
+  scatter). `reference` is the plain per-example computation of SPEC section
+  2, for tests and benchmarks.
+  """
+  d: int
+  H: int
+  d_h: int
+  m: int
+
+  def setup(self):
+    H, d, d_h, m = self.H, self.d, self.d_h, self.m
+    self.Q = self.param("Q", _normal(1.0 / d_h), (H, d, d_h))
+    self.K = self.param("K", _normal(1.0 / d_h), (H, d, d_h))
+    self.V = self.param("V", _normal(1.0 / d_h), (H, d, d_h))
+    self.O = self.param("O", _normal(1.0 / d), (H * d_h, d))
+    if m > 0:  # nn.Dense(m) -> ReLU -> nn.Dense(d, no bias), Flax defaults.
+      lecun = nn.initializers.lecun_normal()
+      self.W1 = self.param("W1", lecun, (d, m))
+      self.b1 = self.param("b1", nn.initializers.zeros, (m,))
+      self.W2 = self.param("W2", lecun, (m, d))
+
+  def init_params(self):
+    """Creates the parameters without a forward pass (cheap to compile)."""
+    return self.Q, self.K, self.V, self.O, (
+        (self.W1, self.b1, self.W2) if self.m > 0 else None)
+
+  def mlp_hidden(self, h_BxD):
+    return nn.relu(h_BxD @ self.W1 + self.b1)
+
+  def residual(self, h_BxD):
+    if self.m > 0:
+      return h_BxD + self.mlp_hidden(h_BxD) @ self.W2
+    return h_BxD
+
+  def attention(self, tok_BxT, E_VxD, eos):
+    """Attention output h (B, d) at the EOS position, fast path."""
+    B, V = tok_BxT.shape[0], E_VxD.shape[0]
+    q_HxK = jnp.einsum("d,hdk->hk", E_VxD[eos], self.Q)
+    kq_DxH = jnp.einsum("hdk,hk->dh", self.K, q_HxK) / jnp.sqrt(self.d_h)
+    s_VxH = E_VxD @ kq_DxH
+    v_VxHxK = jnp.einsum("vd,hdk->vhk", E_VxD, self.V)
+    # counts of each vocabulary row in each sequence (data: no gradient).
+    c_BxV = jnp.zeros((B, V), s_VxH.dtype).at[
+        jnp.arange(B)[:, None], tok_BxT].add(1.0)
+    # Softmax shift shared by all sequences: EOS is in every sequence, so with
+    # ref >= s_EOS - 80 the denominator cannot underflow, and with
+    # ref >= max_v s_v - 80 no term can overflow.
+    ref_H = jax.lax.stop_gradient(
+        jnp.maximum(s_VxH[eos], jnp.max(s_VxH, axis=0) - 80.0))
+    w_VxH = jnp.exp(s_VxH - ref_H)
+    den_BxH = jnp.maximum(c_BxV @ w_VxH, 1e-30)
+    num_BxHxK = jnp.einsum("bv,vhk->bhk", c_BxV, w_VxH[:, :, None] * v_VxHxK)
+    head_BxHxK = num_BxHxK / den_BxH[:, :, None]
+    return head_BxHxK.reshape(B, self.H * self.d_h) @ self.O
+
+  def __call__(self, tok_BxT, E_VxD, U_CxD, eos):
+    z_BxD = self.residual(self.attention(tok_BxT, E_VxD, eos))
+    return z_BxD @ U_CxD.T
+
+  def hidden(self, tok_BxT, E_VxD, eos):
+    """(MLP input h, post-ReLU hidden) at the EOS position, for analyses."""
+    h = self.attention(tok_BxT, E_VxD, eos)
+    if self.m == 0:
+      return h, jnp.zeros(h.shape[:-1] + (0,))
+    return h, self.mlp_hidden(h)
+
+  def reference(self, tok_BxT, E_VxD, U_CxD, eos):
+    """Plain per-example implementation of SPEC section 2 (vmap over examples)."""
+    del eos  # EOS is the last position of every sequence.
+
+    def one(tok_T):
+      x_TxD = E_VxD[tok_T]
+      q_TxHxK = jnp.einsum("td,hdk->thk", x_TxD, self.Q)
+      k_TxHxK = jnp.einsum("td,hdk->thk", x_TxD, self.K)
+      v_TxHxK = jnp.einsum("td,hdk->thk", x_TxD, self.V)
+      s_HxT = jnp.einsum("thk,hk->ht", k_TxHxK, q_TxHxK[-1]) / jnp.sqrt(self.d_h)
+      a_HxT = jax.nn.softmax(s_HxT, axis=-1)
+      head_HxK = jnp.einsum("ht,thk->hk", a_HxT, v_TxHxK)
+      h_D = head_HxK.reshape(-1) @ self.O
+      return self.residual(h_D[None])[0] @ U_CxD.T
+
+    return jax.vmap(one)(tok_BxT)

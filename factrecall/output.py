@@ -1,0 +1,181 @@
+"""The output contract shared by every experiment (see DESIGN.md).
+
+WORKDIR/config.json, results.jsonl (append-only, one JSON object per finished
+member), summary.json (claims) and figures/. Writes are atomic so that an
+interrupted run never leaves a half-written record behind.
+"""
+import json
+import math
+import os
+import tempfile
+
+import numpy as np
+
+VERDICTS = ("supported", "refuted", "inconclusive")
+
+
+class UserError(Exception):
+  """A mistake of the user (bad config, bad workdir): printed as one line."""
+
+
+def _jsonable(x):
+  if isinstance(x, dict):
+    return {str(k): _jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_jsonable(v) for v in x]
+  if isinstance(x, (np.integer,)):
+    return int(x)
+  if isinstance(x, (np.floating, float)):
+    x = float(x)
+    return x if math.isfinite(x) else None
+  if isinstance(x, np.ndarray):
+    return _jsonable(x.tolist())
+  if isinstance(x, np.bool_):
+    return bool(x)
+  return x
+
+
+def dumps(obj):
+  return json.dumps(_jsonable(obj), sort_keys=True)
+
+
+def atomic_write(path, text):
+  """Writes text to path via a temporary file and rename (never half-written)."""
+  d = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+  with os.fdopen(fd, "w") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+class Workdir:
+  """One experiment's output directory; re-opening it resumes."""
+
+  def __init__(self, path, config_dict, is_writer=True):
+    self.path = path
+    self.is_writer = is_writer
+    self.results_path = os.path.join(path, "results.jsonl")
+    self.figures = os.path.join(path, "figures")
+    self.checkpoints = os.path.join(path, "checkpoints")
+    if not is_writer:
+      return
+    try:
+      os.makedirs(self.figures, exist_ok=True)
+      os.makedirs(self.checkpoints, exist_ok=True)
+      probe = os.path.join(path, ".write-probe")
+      with open(probe, "w") as f:
+        f.write("ok")
+      os.remove(probe)
+    except OSError as e:
+      raise UserError(f"--workdir={path}: not writable ({e.strerror})") from None
+    cfg_path = os.path.join(path, "config.json")
+    new = dumps(config_dict)
+    if os.path.exists(cfg_path):
+      with open(cfg_path) as f:
+        old = f.read().strip()
+      if old and json.loads(old) != json.loads(new):
+        old_d, new_d = json.loads(old), json.loads(new)
+        diff = sorted(k for k in set(old_d) | set(new_d)
+                      if old_d.get(k) != new_d.get(k))
+        raise UserError(
+            f"--workdir={path} holds results of a different config "
+            f"(fields differ: {', '.join(diff[:5])}); use another --workdir "
+            "or delete it")
+    atomic_write(cfg_path, json.dumps(json.loads(new), indent=2) + "\n")
+
+  def records(self):
+    """All complete records in results.jsonl (a torn last line is ignored)."""
+    if not os.path.exists(self.results_path):
+      return []
+    out = []
+    with open(self.results_path) as f:
+      for line in f:
+        if not line.endswith("\n"):
+          break  # torn write from a killed run: the member is redone.
+        try:
+          out.append(json.loads(line))
+        except json.JSONDecodeError:
+          break
+    return out
+
+  def append(self, records):
+    """Appends records in one write + fsync, so a group lands whole or not."""
+    if not self.is_writer or not records:
+      return
+    good = self.records()
+    # Drop a torn tail left by a killed run before appending.
+    if os.path.exists(self.results_path):
+      with open(self.results_path) as f:
+        raw = f.read()
+      if not raw.endswith("\n") and raw:
+        atomic_write(self.results_path, "".join(dumps(r) + "\n" for r in good))
+    data = "".join(dumps(r) + "\n" for r in records).encode()
+    fd = os.open(self.results_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+      os.write(fd, data)
+      os.fsync(fd)
+    finally:
+      os.close(fd)
+
+  def write_summary(self, summary):
+    if self.is_writer:
+      atomic_write(os.path.join(self.path, "summary.json"),
+                   json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
+
+  def figure(self, name):
+    """Base path (without extension) of a figure."""
+    return os.path.join(self.figures, name)
+
+
+def claim(cid, statement, measured, ci, verdict, **extra):
+  assert verdict in VERDICTS, verdict
+  c = {"id": cid, "statement": statement, "measured": measured,
+       "ci": [ci[0], ci[1]], "verdict": verdict}
+  c.update(extra)
+  return c
+
+
+def interval_verdict(ci, lo, hi):
+  """supported if ci within [lo, hi], refuted if disjoint, else inconclusive."""
+  a, b = ci
+  if not (np.isfinite(a) and np.isfinite(b)):
+    return "inconclusive"
+  if lo <= a and b <= hi:
+    return "supported"
+  if b < lo or a > hi:
+    return "refuted"
+  return "inconclusive"
+
+
+def sign_verdict(ci, positive=True):
+  """supported if the CI lies strictly on the predicted side of 0."""
+  a, b = ci
+  if not (np.isfinite(a) and np.isfinite(b)):
+    return "inconclusive"
+  if (a > 0) if positive else (b < 0):
+    return "supported"
+  if (b < 0) if positive else (a > 0):
+    return "refuted"
+  return "inconclusive"
+
+
+def claims_table(claims):
+  """The claims as a fixed-width text table (stdout ends with it)."""
+  def fmt(x):
+    if x is None:
+      return "nan"
+    if isinstance(x, (int, np.integer)):
+      return str(x)
+    x = float(x)
+    return f"{x:.4g}"
+  rows = [("claim", "measured", "95% CI", "verdict")]
+  for c in claims:
+    ci = c.get("ci", [None, None])
+    rows.append((c["id"], fmt(c["measured"]),
+                 f"[{fmt(ci[0])}, {fmt(ci[1])}]", c["verdict"]))
+  w = [max(len(r[i]) for r in rows) for i in range(4)]
+  lines = ["  ".join(r[i].ljust(w[i]) for i in range(4)) for r in rows]
+  lines.insert(1, "  ".join("-" * w[i] for i in range(4)))
+  return "\n".join(lines)

@@ -1,0 +1,197 @@
+"""Runs groups of equal-shape members as one vmapped, sharded program.
+
+`run_group` trains a list of members that share a `train.Setup` under
+`jax.vmap` in one jitted chunk function, the ensemble axis sharded over every
+device. Between chunks the host loop decides who is finished (target reached,
+stalled, diverged, budget spent, or no longer needed by the caller), drops
+finished members (ensemble sizes bucketed to limit recompiles), checkpoints
+the group, and drives the progress bar. Every member's numbers are independent
+of the others in its group.
+"""
+import dataclasses
+import functools
+import os
+import pickle
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from factrecall import output
+from factrecall import train
+
+STATUSES = ("success", "failed", "stalled", "diverged", "skipped")
+
+
+@dataclasses.dataclass
+class StopRule:
+  """When a member stops. patience=0 disables the stall rule."""
+  max_steps: int = 2 ** 14
+  target: float = 0.99
+  patience: int = 0      # evaluations without improvement before "stalled"
+  min_delta: float = 1e-3
+
+
+def mesh():
+  return Mesh(np.array(jax.devices()), ("ens",))
+
+
+def bucket(n, n_dev):
+  """Ensemble size for n live members: n_dev * {1, 2, 3, 4, 6, 8, 12, ...}."""
+  per = -(-n // n_dev)
+  b = 1
+  while b < per:
+    b = b * 3 // 2 if b >= 2 and (b & (b - 1)) == 0 else (
+        b * 4 // 3 if b >= 3 else b + 1)
+  return b * n_dev
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(setup):
+  chunk = jax.vmap(functools.partial(train.run_chunk, setup))
+  init = jax.vmap(functools.partial(train.init, setup))
+  return jax.jit(init), jax.jit(chunk, donate_argnums=(0,))
+
+
+def _stack(hps):
+  return {k: np.stack([np.asarray(h[k]) for h in hps]) for k in hps[0]}
+
+
+def _put(tree, sharding):
+  return jax.tree_util.tree_map(lambda a: jax.device_put(a, sharding), tree)
+
+
+def _host(tree):
+  return jax.tree_util.tree_map(np.asarray, tree)
+
+
+class Group:
+  """Host-side bookkeeping of one group run (what a checkpoint holds)."""
+
+  def __init__(self, n):
+    self.status = [None] * n
+    self.curves = [[] for _ in range(n)]
+    self.best = [-1.0] * n
+    self.since_best = [0] * n
+    self.steps = [0] * n
+    self.params = [None] * n
+
+
+def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
+              ckpt_every=30.0, keep_params=False, on_chunk=None):
+  """Trains members hps (list of dicts of scalars) sharing `setup`.
+
+  needed(group) -> iterable of member indices still worth training (others
+  are marked "skipped"); ckpt: path for an in-flight checkpoint (resumed if
+  present, removed at the end). Returns a list of dicts with status,
+  accuracy (last evaluation), best_accuracy, steps, curves (per chunk, a
+  dict of train.METRICS lists) and, with keep_params, the final params.
+  """
+  n = len(hps)
+  msh = mesh()
+  n_dev = msh.devices.size
+  shard = NamedSharding(msh, P("ens"))
+  init_fn, chunk_fn = _compiled(setup)
+  g, live, state = None, None, None
+  if ckpt and os.path.exists(ckpt):
+    try:
+      with open(ckpt, "rb") as f:
+        saved = pickle.load(f)
+      if saved["n"] == n and saved["setup"] == repr(setup):
+        g, live = saved["group"], saved["live"]
+        state = _put(saved["state"], shard)
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError):
+      g = None
+  if g is None:
+    g = Group(n)
+    live = list(range(n))
+    b = bucket(n, n_dev)
+    idx = live + [live[0]] * (b - n)
+    state = init_fn(_put(_stack([hps[i] for i in idx]), shard))
+  acc_i = train.METRICS.index("accuracy")
+  last_ckpt = time.time()
+  while live:
+    b = bucket(len(live), n_dev)
+    idx = live + [live[0]] * (b - len(live))
+    hp = _put(_stack([hps[i] for i in idx]), shard)
+    active = _put(np.array([j < len(live) for j in range(b)]), shard)
+    state, m = chunk_fn(state, hp, active)
+    m = np.asarray(m)
+    finished = []
+    for j, i in enumerate(live):
+      row = m[j]
+      g.curves[i].append(row.tolist())
+      g.steps[i] += setup.chunk
+      acc = float(row[acc_i])
+      if not np.all(np.isfinite(row[:2])):
+        g.status[i] = "diverged"
+      elif acc >= rule.target:
+        g.status[i] = "success"
+      elif g.steps[i] >= rule.max_steps:
+        g.status[i] = "failed"
+      if acc > g.best[i] + rule.min_delta:
+        g.best[i], g.since_best[i] = acc, 0
+      else:
+        g.best[i] = max(g.best[i], acc)
+        g.since_best[i] += 1
+        if rule.patience and g.since_best[i] >= rule.patience and not g.status[i]:
+          g.status[i] = "stalled"
+      if g.status[i]:
+        finished.append(i)
+    if needed is not None:
+      want = set(needed(g))
+      for i in live:
+        if not g.status[i] and i not in want:
+          g.status[i] = "skipped"
+    if on_chunk is not None:
+      on_chunk(g, state, live)
+    if progress is not None:
+      progress.update(setup.chunk * len(live),
+                      note=f"{sum(s is not None for s in g.status)}/{n} done")
+    new_live = [i for i in live if not g.status[i]]
+    if keep_params and len(new_live) < len(live):
+      params = _host(state["params"])
+      for j, i in enumerate(live):
+        if g.status[i]:
+          g.params[i] = jax.tree_util.tree_map(lambda a, j=j: a[j], params)
+    if new_live and bucket(len(new_live), n_dev) < b:
+      keep = [live.index(i) for i in new_live]
+      nb = bucket(len(new_live), n_dev)
+      keep += [keep[0]] * (nb - len(keep))
+      state = _put(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
+                                          _host(state)), shard)
+    elif new_live and len(new_live) < len(live):
+      # Same bucket: move live members to the front so slot j <-> new_live[j].
+      keep = [live.index(i) for i in new_live]
+      keep += [keep[0]] * (b - len(keep))
+      state = _put(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
+                                          _host(state)), shard)
+    live = new_live
+    if ckpt and live and time.time() - last_ckpt > ckpt_every:
+      _save_ckpt(ckpt, n, setup, g, live, state)
+      last_ckpt = time.time()
+  if ckpt and os.path.exists(ckpt):
+    os.remove(ckpt)
+  out = []
+  for i in range(n):
+    c = np.array(g.curves[i]) if g.curves[i] else np.zeros((0, len(train.METRICS)))
+    out.append(dict(
+        status=g.status[i],
+        accuracy=float(c[-1, acc_i]) if len(c) else float("nan"),
+        best_accuracy=float(g.best[i]),
+        steps=int(g.steps[i]),
+        curves={k: c[:, j].tolist() for j, k in enumerate(train.METRICS)},
+        params=g.params[i]))
+  return out
+
+
+def _save_ckpt(path, n, setup, g, live, state):
+  blob = dict(n=n, setup=repr(setup), group=g, live=live, state=_host(state))
+  tmp = path + ".tmp"
+  with open(tmp, "wb") as f:
+    pickle.dump(blob, f)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)

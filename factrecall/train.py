@@ -1,0 +1,196 @@
+"""Online training of one member, as pure functions that vmap over an ensemble.
+
+A member = static `Setup` (shapes: model, padded task, batch, optimiser kind)
++ dynamic hyperparameters `hp` (learning rate, seed, task values). Its whole
+run is `train(setup, hp, ...)`; sweeps drive the same `run_chunk` from the
+host so they can report progress, checkpoint and drop finished members.
+"""
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from factrecall import models
+from factrecall import rng
+from factrecall import tasks
+
+METRICS = ("train_loss", "loss", "accuracy", "rel_loss", "subj_loss",
+           "halluc", "kl_rel")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """Everything static about a group of members (a jit cache key)."""
+  model: object          # a hashable model shape, e.g. models.TransformerShape
+  task: tasks.TaskShape
+  batch: int = 1024
+  chunk: int = 128       # steps between evaluations
+  optimizer: str = "adam"  # "adam" (AdamW, weight decay 0) or "sgd"
+  embeddings: str = "gaussian"  # "gaussian" (N(0, 1/d)) or "onehot"
+  eval_chunk: int = 4096  # evaluation pairs per forward pass
+
+
+def init_params(shape, key):
+  if isinstance(shape, models.TransformerShape):
+    return models.init_params(shape, key)
+  return shape.init_params(key)
+
+
+def build_model(shape):
+  if isinstance(shape, models.TransformerShape):
+    return models.OneLayerTransformer(shape.d, shape.H, shape.d_h, shape.m)
+  return shape.build()
+
+
+def model_dim(shape):
+  return shape.d
+
+
+def _optimizer(kind):
+  if kind == "adam":
+    return optax.scale_by_adam()
+  if kind == "sgd":
+    return optax.identity()
+  raise ValueError(f"optimizer must be 'adam' or 'sgd', got {kind!r}")
+
+
+def init(setup, hp):
+  """Initial state of one member from its hyperparameters (seed inside hp)."""
+  k_emb, k_tab, k_par, k_data, k_eval = rng.split(rng.key(hp["seed"]), 5)
+  ts = setup.task
+  d = model_dim(setup.model)
+  if setup.embeddings == "gaussian":
+    E, U = models.gaussian_embeddings(k_emb, ts.vocab, ts.n_out, d)
+  else:
+    E, U = models.onehot_embeddings(ts.vocab, ts.n_out, d)
+  table = tasks.fact_table(k_tab, hp, ts)
+  params = init_params(setup.model, k_par)
+  opt = _optimizer(setup.optimizer).init(params)
+  return dict(params=params, opt=opt, E=E, U=U, table=table, key=k_data,
+              eval_key=k_eval, step=jnp.zeros((), jnp.int32))
+
+
+def logits_fn(setup, params, tok, state, hp):
+  model = build_model(setup.model)
+  logits = model.apply({"params": params}, tok, state["E"], state["U"],
+                       tasks.eos_id(hp))
+  active = jnp.arange(setup.task.n_out) < hp["D"] * hp["R"]
+  return jnp.where(active, logits, models.NEG)
+
+
+def _pick(logits, y):
+  """logits[b, y[b]] as a masked sum (a gather is slow under vmap on CPU)."""
+  return jnp.sum(jnp.where(jnp.arange(logits.shape[-1]) == y[:, None],
+                           logits, 0.0), -1)
+
+
+def _xent(logits, y):
+  return jax.nn.logsumexp(logits, -1) - _pick(logits, y)
+
+
+def metrics_of(logits, r, y, D, mask):
+  """Eval metrics (SPEC section 5) of logits on pairs; mask marks real pairs."""
+  n_out = logits.shape[-1]
+  c = jnp.arange(n_out)[None, :]
+  lse = jax.nn.logsumexp(logits, -1)
+  in_rel = (c // D) == r[:, None]
+  same_idx = ((c % D) == (y[:, None] % D)) & (logits > models.NEG / 2)
+  masked_lse = lambda sel: jax.nn.logsumexp(jnp.where(sel, logits, -jnp.inf), -1)
+  logp = logits - lse[:, None]
+  pred = jnp.argmax(logits, -1)
+  w = mask.astype(jnp.float32)
+  mean = lambda v: jnp.sum(v * w) / jnp.maximum(jnp.sum(w), 1.0)
+  kl = -jnp.log(D.astype(jnp.float32)) - jnp.sum(
+      jnp.where(in_rel, logp, 0.0), -1) / D
+  return dict(
+      loss=mean(lse - _pick(logits, y)),
+      accuracy=mean(pred == y),
+      rel_loss=mean(lse - masked_lse(in_rel)),
+      subj_loss=mean(lse - masked_lse(same_idx)),
+      halluc=mean(((pred // D) == r) & (pred != y)),
+      kl_rel=mean(kl))
+
+
+def evaluate(setup, params, state, hp):
+  """Metrics over every (s, r) pair once, in chunks of setup.eval_chunk."""
+  tok, s, r, y, mask = tasks.eval_set(state["eval_key"], hp, state["table"],
+                                      setup.task)
+  n = tok.shape[0]
+  c = min(setup.eval_chunk, n)
+  pad = (-n) % c
+  padf = lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, 0)]) if pad else a
+  tok, r, y = padf(tok), padf(r), padf(y)
+  mask = jnp.concatenate([mask, jnp.zeros((pad,), bool)]) if pad else mask
+
+  def part(args):
+    t, rr, yy, mm = args
+    lg = logits_fn(setup, params, t, state, hp)
+    m = metrics_of(lg, rr, yy, hp["D"], mm)
+    wsum = jnp.sum(mm.astype(jnp.float32))
+    return jax.tree_util.tree_map(lambda v: v * wsum, m), wsum
+
+  k = (n + pad) // c
+  split = lambda a: a.reshape((k, c) + a.shape[1:])
+  sums, ws = jax.lax.map(part, (split(tok), split(r), split(y), split(mask)))
+  total = jnp.maximum(jnp.sum(ws), 1.0)
+  return jax.tree_util.tree_map(lambda v: jnp.sum(v) / total, sums)
+
+
+def loss_fn(params, setup, state, hp, tok, y):
+  return jnp.mean(_xent(logits_fn(setup, params, tok, state, hp), y))
+
+
+def run_chunk(setup, state, hp, active):
+  """setup.chunk training steps (if active) followed by an evaluation.
+
+  Returns the new state and a vector of METRICS. An inactive member's state is
+  returned unchanged (its computation is masked out).
+  """
+  opt = _optimizer(setup.optimizer)
+
+  def step(carry, _):
+    params, opt_state, key = carry
+    key, kb = rng.fold(key, 0), rng.fold(key, 1)
+    tok, _, _, y = tasks.sample_batch(kb, hp, state["table"], setup.task,
+                                      setup.batch)
+    loss, grads = jax.value_and_grad(loss_fn)(params, setup, state, hp, tok, y)
+    upd, opt_state = opt.update(grads, opt_state, params)
+    params = jax.tree_util.tree_map(lambda p, u: p - hp["lr"] * u, params, upd)
+    return (params, opt_state, key), loss
+
+  (params, opt_state, key), losses = jax.lax.scan(
+      step, (state["params"], state["opt"], state["key"]), None,
+      length=setup.chunk)
+  new = dict(state, params=params, opt=opt_state, key=key,
+             step=state["step"] + setup.chunk)
+  new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, state)
+  m = evaluate(setup, new["params"], new, hp)
+  m["train_loss"] = jnp.mean(losses)
+  return new, jnp.stack([m[k] for k in METRICS])
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 3))
+def train(setup, hp, max_steps=2 ** 14, target=0.99):
+  """A whole run as one pure function: chunks until accuracy >= target.
+
+  Returns (final state, curves (max_steps // chunk, len(METRICS)) with NaN
+  after the stop). vmap it over hp for an ensemble.
+  """
+  n = max_steps // setup.chunk
+  acc_i = METRICS.index("accuracy")
+
+  def body(carry):
+    i, state, curves, done = carry
+    state, m = run_chunk(setup, state, hp, jnp.logical_not(done))
+    curves = curves.at[i].set(jnp.where(done, jnp.nan, m))
+    done = done | (m[acc_i] >= target) | ~jnp.isfinite(m[0])
+    return i + 1, state, curves, done
+
+  state = init(setup, hp)
+  curves = jnp.full((n, len(METRICS)), jnp.nan)
+  _, state, curves, _ = jax.lax.while_loop(
+      lambda c: (c[0] < n) & ~c[3], body,
+      (0, state, curves, jnp.zeros((), bool)))
+  return state, curves
