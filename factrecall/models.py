@@ -129,13 +129,18 @@ class OneLayerTransformer(nn.Module):
     # counts of each vocabulary row in each sequence (data: no gradient).
     c_BxV = jnp.zeros((B, V), s_VxH.dtype).at[
         jnp.arange(B)[:, None], tok_BxT].add(1.0)
-    # Softmax shift shared by all sequences: EOS is in every sequence, so with
-    # ref >= s_EOS - 80 the denominator cannot underflow, and with
-    # ref >= max_v s_v - 80 no term can overflow.
-    ref_H = jax.lax.stop_gradient(
-        jnp.maximum(s_VxH[eos], jnp.max(s_VxH, axis=0) - 80.0))
-    w_VxH = jnp.exp(s_VxH - ref_H)
-    den_BxH = jnp.maximum(c_BxV @ w_VxH, 1e-30)
+    # Softmax shift shared by all sequences, from the real rows (ids <= EOS;
+    # rows above are padding): ref = max(s_EOS, max_v s_v - 30). Shifted
+    # scores are clipped to [-30, 30]: no overflow (e^30 * T terms), and no
+    # tiny denominators whose squares underflow in the gradient (this made
+    # NaNs). Real rows never exceed +30; the result is the exact softmax
+    # unless a sequence's best token sits over 60 below the best row of the
+    # vocabulary. Padding rows have count 0 and are clipped too (0 * inf).
+    real_V = jnp.arange(V)[:, None] <= eos
+    top_H = jnp.max(jnp.where(real_V, s_VxH, -jnp.inf), axis=0)
+    ref_H = jax.lax.stop_gradient(jnp.maximum(s_VxH[eos], top_H - 30.0))
+    w_VxH = jnp.exp(jnp.clip(s_VxH - ref_H, -30.0, 30.0))
+    den_BxH = c_BxV @ w_VxH
     num_BxHxK = jnp.einsum("bv,vhk->bhk", c_BxV, w_VxH[:, :, None] * v_VxHxK)
     head_BxHxK = num_BxHxK / den_BxH[:, :, None]
     return head_BxHxK.reshape(B, self.H * self.d_h) @ self.O
@@ -167,3 +172,130 @@ class OneLayerTransformer(nn.Module):
       return self.residual(h_D[None])[0] @ U_CxD.T
 
     return jax.vmap(one)(tok_BxT)
+
+
+class LinearAttention(nn.Module):
+  """Linear attention read at EOS (SPEC section 5): no softmax, so
+  out = sum_t (x_EOS^T A x_t) x_t and logits = out^T V.
+
+  As in OneLayerTransformer, the sequence is a bag of tokens: scores are
+  computed once per vocabulary row and summed with token counts. The output
+  embedding is part of V (d x n_out), so U must be None (one-hot setup).
+  """
+  d: int
+  n_out: int
+  init_value: float = 1e-5
+
+  def setup(self):
+    const = lambda key, shape, dtype=jnp.float32: jnp.full(
+        shape, self.init_value, dtype)
+    self.A = self.param("A", const, (self.d, self.d))
+    self.V = self.param("V", const, (self.d, self.n_out))
+
+  def __call__(self, tok_BxT, E_VxD, U_CxD, eos):
+    if U_CxD is not None:
+      raise ValueError("LinearAttention holds its output map in V; U must be None")
+    B, V = tok_BxT.shape[0], E_VxD.shape[0]
+    s_V = E_VxD @ (E_VxD[eos] @ self.A)  # x_EOS^T A x_v for every token v
+    c_BxV = jnp.zeros((B, V), s_V.dtype).at[
+        jnp.arange(B)[:, None], tok_BxT].add(1.0)
+    out_BxD = (c_BxV * s_V[None, :]) @ E_VxD
+    return out_BxD @ self.V
+
+  def reference(self, tok_BxT, E_VxD, U_CxD, eos):
+    """Plain per-position computation of SPEC section 5 (for tests)."""
+    del U_CxD, eos  # EOS is the last position of every sequence.
+    x_BxTxD = E_VxD[tok_BxT]
+    s_BxT = jnp.einsum("bd,de,bte->bt", x_BxTxD[:, -1], self.A, x_BxTxD)
+    return jnp.einsum("bt,btd->bd", s_BxT, x_BxTxD) @ self.V
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearAttentionShape:
+  """Shape of LinearAttention: d (= vocabulary, one-hot) and n_out classes."""
+  d: int
+  n_out: int
+
+  @property
+  def params(self):
+    return self.d * self.d + self.d * self.n_out  # A and V
+
+  def name(self):
+    return f"linattn_d{self.d}_out{self.n_out}"
+
+  def build(self):
+    return LinearAttention(self.d, self.n_out)
+
+  def init_params(self, key):
+    """A and V at 1e-5 everywhere (SPEC section 5); key unused (deterministic)."""
+    del key
+    return {"A": jnp.full((self.d, self.d), 1e-5, jnp.float32),
+            "V": jnp.full((self.d, self.n_out), 1e-5, jnp.float32)}
+
+
+# ------------------------------------------- associative memories (SPEC §4)
+
+
+def sphere_embeddings(key, n, d):
+  """n fixed vectors on the unit sphere of R^d (normalised Gaussian rows).
+
+  Counter-based: row i does not depend on n, so padding keeps a member's
+  embeddings.
+  """
+  g_NxD = rng.normal(key, (n, d))
+  return g_NxD / jnp.linalg.norm(g_NxD, axis=-1, keepdims=True)
+
+
+class LinearMemory(nn.Module):
+  """logits_y = u_y^T W e_x with W (d x d) trained (SPEC section 4)."""
+  d: int
+
+  def setup(self):
+    self.W = self.param("W", _normal(1.0 / self.d), (self.d, self.d))
+
+  def __call__(self, e_NxD, u_MxD):
+    return (e_NxD @ self.W.T) @ u_MxD.T
+
+
+class MLPMemory(nn.Module):
+  """logits = U W2^T ReLU(W1^T e_x + b): Flax Dense defaults (SPEC section 4)."""
+  d: int
+  m: int
+
+  def setup(self):
+    lecun = nn.initializers.lecun_normal()
+    self.W1 = self.param("W1", lecun, (self.d, self.m))
+    self.b1 = self.param("b1", nn.initializers.zeros, (self.m,))
+    self.W2 = self.param("W2", lecun, (self.m, self.d))
+
+  def __call__(self, e_NxD, u_MxD):
+    return (nn.relu(e_NxD @ self.W1 + self.b1) @ self.W2) @ u_MxD.T
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryShape:
+  """A linear (m = 0) or MLP (width m) memory on d-dimensional embeddings."""
+  d: int
+  m: int = 0
+
+  @property
+  def params(self):
+    """d^2 (linear) or m*d (MLP, as counted in SPEC section 4)."""
+    return self.d * self.d if self.m == 0 else self.m * self.d
+
+  def name(self):
+    return f"lin_d{self.d}" if self.m == 0 else f"mlp_d{self.d}_m{self.m}"
+
+  def build(self):
+    return LinearMemory(self.d) if self.m == 0 else MLPMemory(self.d, self.m)
+
+  def init_params(self, key):
+    """The modules' initial distributions, drawn with factrecall.rng."""
+    d, m = self.d, self.m
+    k1, k2 = rng.split(key, 2)
+    if m == 0:
+      return {"W": (1.0 / d) ** 0.5 * rng.normal(k1, (d, d))}
+    lecun = lambda kk, fan_in, shp: (
+        (1.0 / fan_in) ** 0.5 / _TRUNC_STD * rng.truncated_normal(kk, -2, 2, shp))
+    return {"W1": lecun(k1, d, (d, m)), "b1": jnp.zeros((m,)),
+            "W2": lecun(k2, m, (m, d))}

@@ -30,6 +30,7 @@ class Setup:
   optimizer: str = "adam"  # "adam" (AdamW, weight decay 0) or "sgd"
   embeddings: str = "gaussian"  # "gaussian" (N(0, 1/d)) or "onehot"
   eval_chunk: int = 4096  # evaluation pairs per forward pass
+  method: str = "fast"   # "fast" or "reference" (the per-example model)
 
 
 def init_params(shape, key):
@@ -75,7 +76,8 @@ def init(setup, hp):
 def logits_fn(setup, params, tok, state, hp):
   model = build_model(setup.model)
   logits = model.apply({"params": params}, tok, state["E"], state["U"],
-                       tasks.eos_id(hp))
+                       tasks.eos_id(hp),
+                       method=None if setup.method == "fast" else setup.method)
   active = jnp.arange(setup.task.n_out) < hp["D"] * hp["R"]
   return jnp.where(active, logits, models.NEG)
 

@@ -1,0 +1,91 @@
+"""Train-step throughput: the fast path vs the plain per-example model.
+
+python benchmarks/bench_step.py [--large]
+Both paths compute the same loss and gradients (tests/test_core.py checks
+it); the per-example path vmaps SPEC section 2 over examples and computes
+per-token queries, keys and values from the full sequence.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # pylint: disable=g-import-not-at-top
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks import common
+from factrecall import models, rng, tasks, train
+
+
+def make_step(setup, hp, method):
+  model = train.build_model(setup.model)
+  opt = optax.scale_by_adam()
+
+  def loss(p, st, tok, y):
+    lg = model.apply({"params": p}, tok, st["E"], st["U"], tasks.eos_id(hp),
+                     method=method)
+    return jnp.mean(train._xent(lg, y))
+
+  @jax.jit
+  def step(p, o, st, key):
+    tok, _, _, y = tasks.sample_batch(key, hp, st["table"], setup.task,
+                                      setup.batch)
+    g = jax.grad(loss)(p, st, tok, y)
+    u, o = opt.update(g, o, p)
+    return jax.tree_util.tree_map(lambda a, b: a - 1e-3 * b, p, u), o
+  return step
+
+
+def flops_per_step(shape, ts, B):
+  """Analytic FLOPs of one fast train step (forward + backward, matmuls)."""
+  d, H, dk, m = shape.d, shape.H, shape.d_h, shape.m
+  V, C = ts.vocab, ts.n_out
+  fwd = (2 * V * d * H * dk          # value table E V
+         + 2 * V * d * H             # score table E (K q)
+         + 2 * B * V * H * (dk + 1)  # count-weighted sums
+         + 2 * B * H * dk * d        # output projection O
+         + 4 * B * d * m             # MLP
+         + 2 * B * d * C)            # logits
+  bwd = 2 * fwd - 2 * B * d * C // 1  # no gradient for the frozen U
+  return fwd + bwd
+
+
+def run(shape, k, B):
+  hp = dict(tasks.task_values(k, k, 8), lr=np.float32(1e-3), seed=np.uint32(0))
+  ts = tasks.shape_for([hp], 32, pad=False)
+  setup = train.Setup(shape, ts, batch=B)
+  st = train.init(setup, hp)
+  p, o = st["params"], optax.scale_by_adam().init(st["params"])
+  key = rng.key(1)
+  out = {}
+  for name, method in (("fast", None), ("per-example", "reference")):
+    step = make_step(setup, hp, method)
+    out[name] = common.timeit(step, p, o, st, key)
+  return out, flops_per_step(shape, ts, B)
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--large", action="store_true", help="also the large shape")
+  args = ap.parse_args()
+  print(common.machine())
+  cases = [("d=32 H=8 d_h=4 m=32, S=R=32, B=1024",
+            models.TransformerShape(32, 8, 4, 32), 32, 1024)]
+  if args.large:
+    cases.append(("d=128 H=8 d_h=16 m=128, S=R=64, B=1024",
+                  models.TransformerShape(128, 8, 16, 128), 64, 1024))
+  rows = []
+  for name, shape, k, B in cases:
+    t, fl = run(shape, k, B)
+    rows.append([name, f"{1 / t['fast']:.1f}", f"{1 / t['per-example']:.1f}",
+                 f"{t['per-example'] / t['fast']:.1f}x",
+                 f"{fl / t['fast'] / 1e9:.2f}"])
+  common.table(rows, ["shape", "fast steps/s", "per-example steps/s",
+                      "speed-up", "fast GFLOP/s"])
+
+
+if __name__ == "__main__":
+  main()

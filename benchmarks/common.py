@@ -1,0 +1,40 @@
+"""Shared helpers of the benchmark scripts (not tests: timings are noisy)."""
+import os
+import platform
+import time
+
+import jax
+
+
+def machine():
+  """One line describing the machine and JAX backend."""
+  cpu = platform.processor() or platform.machine()
+  return (f"{platform.node()} {cpu}, {os.cpu_count()} cores, "
+          f"jax {jax.__version__}, {jax.device_count()} "
+          f"{jax.devices()[0].platform} device(s)")
+
+
+def timeit(fn, *args, repeat=5, min_time=1.0):
+  """Best-of-repeat seconds per call of fn(*args) (compiled beforehand)."""
+  jax.block_until_ready(fn(*args))
+  best = float("inf")
+  for _ in range(repeat):
+    n, t0 = 0, time.perf_counter()
+    while True:
+      jax.block_until_ready(fn(*args))
+      n += 1
+      el = time.perf_counter() - t0
+      if el >= min_time / repeat:
+        break
+    best = min(best, el / n)
+  return best
+
+
+def table(rows, header):
+  """Prints rows as a fixed-width table."""
+  rows = [header] + [[str(c) for c in r] for r in rows]
+  w = [max(len(r[i]) for r in rows) for i in range(len(header))]
+  print("  ".join(h.ljust(w[i]) for i, h in enumerate(rows[0])))
+  print("  ".join("-" * w[i] for i in range(len(header))))
+  for r in rows[1:]:
+    print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))

@@ -1,0 +1,506 @@
+"""Training dynamics and the hallucination stage (SPEC section 5, paper Fig. 5).
+
+Members (seed x number of subjects S) are trained with the per-chunk metrics
+of train.METRICS; from each member's curves we detect when the relation is
+learned (relation-only loss small) and when the subject is learned (accuracy
+>= target after that), splitting training into the stages init /
+hallucination / convergence. Claims compare the hallucination plateau with
+log D, the initial plateau with log(D*R), and how the stage length grows
+with S (R fixed). Works for the linear-attention model (one-hot embeddings,
+SGD) and for the softmax transformer of SPEC section 2.
+"""
+import math
+import os
+
+import numpy as np
+
+from factrecall import capacity
+from factrecall import models
+from factrecall import output
+from factrecall import progress as progress_lib
+from factrecall import sweep
+from factrecall import tasks
+from factrecall import train
+from factrecall.output import UserError
+
+MODELS = ("linear", "softmax")
+OPTIMIZERS = ("sgd", "adam")
+MEASURES = ("stage", "plateau")
+STAGES = ("init", "hallucination", "convergence")
+
+# Two-sided 95% Student t quantiles for df = 1..30 (no scipy dependency).
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+        2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+        2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def mean_ci(values):
+  """(mean, [lo, hi]) with a 95% t-interval over the finite values."""
+  v = np.asarray([x for x in values if x is not None], float)
+  v = v[np.isfinite(v)]
+  if len(v) == 0:
+    return float("nan"), [float("nan"), float("nan")]
+  m = float(np.mean(v))
+  if len(v) == 1:
+    return m, [float("nan"), float("nan")]
+  t = _T95[len(v) - 2] if len(v) - 1 <= len(_T95) else 1.96
+  h = t * float(np.std(v, ddof=1)) / math.sqrt(len(v))
+  return m, [m - h, m + h]
+
+
+# ---------------------------------------------------------------- stages
+
+
+def relation_index(rel_loss, R, rel_frac):
+  """First evaluation whose relation-only loss is <= rel_frac * log R, or None."""
+  thr = rel_frac * math.log(max(R, 2))
+  hit = np.nonzero(np.asarray(rel_loss, float) <= thr)[0]
+  return int(hit[0]) if len(hit) else None
+
+
+def subject_index(accuracy, i_rel, target):
+  """First evaluation at or after i_rel with accuracy >= target, or None.
+
+  Accuracy before the relation is learned is argmax noise over near-equal
+  logits (it can even reach 1 on tiny tasks), so it is not looked at.
+  """
+  if i_rel is None:
+    return None
+  acc = np.asarray(accuracy, float)
+  hit = np.nonzero(acc[i_rel:] >= target)[0]
+  return int(i_rel + hit[0]) if len(hit) else None
+
+
+def detect_stages(curves, chunk, R, D, rel_frac=0.1, target=0.99, kl_frac=0.1):
+  """Stage boundaries and plateau statistics of one member's curves.
+
+  curves: dict of per-evaluation lists (train.METRICS), evaluation i after
+  (i + 1) * chunk steps. Returns steps t_rel (relation learned) and t_subj
+  (subject learned; None if never), the hallucination stage [t_rel, t_subj)
+  (to the end if t_subj is None), the median total loss inside it
+  (plateau_loss) and in the init stage before t_rel (init_loss), and the
+  plateau proper: the first run of evaluations from t_rel on whose output is
+  within KL kl_frac * log D of uniform on A_r (plateau_steps, 0 if none).
+  """
+  loss = np.asarray(curves["loss"], float)
+  n = len(loss)
+  step = lambda i: None if i is None else int((i + 1) * chunk)
+  i_rel = relation_index(curves["rel_loss"], R, rel_frac)
+  i_subj = subject_index(curves["accuracy"], i_rel, target)
+  out = dict(t_rel=step(i_rel), t_subj=step(i_subj), stage_length=None,
+             plateau_loss=None, init_loss=None, plateau_start=None,
+             plateau_end=None, plateau_steps=0, halluc_peak=None)
+  init = loss[:i_rel if i_rel is not None else n]
+  if len(init):
+    out["init_loss"] = float(np.median(init))
+  if i_rel is None:
+    return out
+  end = i_subj if i_subj is not None else n
+  if i_subj is not None:
+    out["stage_length"] = step(i_subj) - step(i_rel)
+  if end > i_rel:
+    out["plateau_loss"] = float(np.median(loss[i_rel:end]))
+    out["halluc_peak"] = float(np.max(np.asarray(curves["halluc"])[i_rel:end]))
+  kl = np.asarray(curves["kl_rel"], float)
+  low = np.nonzero(kl[i_rel:] <= kl_frac * math.log(max(D, 2)))[0]
+  if len(low):
+    a = i_rel + int(low[0])
+    b = a
+    while b + 1 < n and kl[b + 1] <= kl_frac * math.log(max(D, 2)):
+      b += 1
+    out.update(plateau_start=step(a) - chunk, plateau_end=step(b),
+               plateau_steps=step(b) - step(a) + chunk)
+  return out
+
+
+# ---------------------------------------------------------------- config
+
+
+def validate(cfg):
+  """Checks every field; raises UserError naming the field and what is allowed."""
+  t, tr, st, tf, cl = cfg.task, cfg.train, cfg.stages, cfg.transformer, cfg.claims
+  if cfg.model not in MODELS:
+    raise UserError(f"model={cfg.model!r}: allowed {', '.join(MODELS)}")
+  if not isinstance(cfg.seed, int) or cfg.seed < 0:
+    raise UserError(f"seed={cfg.seed}: must be an integer >= 0")
+  for f, lo in (("S", 1), ("R", 1), ("D", 1), ("T", 3)):
+    if not isinstance(t[f], int) or t[f] < lo:
+      raise UserError(f"task.{f}={t[f]}: must be an integer >= {lo}")
+  if not isinstance(t.n_noise, int) or t.n_noise < -1:
+    raise UserError(f"task.n_noise={t.n_noise}: must be >= 0, or -1 for S+R")
+  if t.table not in tasks.TABLES:
+    raise UserError(f"task.table={t.table!r}: allowed {', '.join(tasks.TABLES)}")
+  if any(not isinstance(s, int) or s < 1 for s in t.S_sweep):
+    raise UserError(f"task.S_sweep={tuple(t.S_sweep)}: need integers >= 1")
+  for f in ("d", "H", "d_h"):
+    if not isinstance(tf[f], int) or tf[f] < 1:
+      raise UserError(f"transformer.{f}={tf[f]}: must be an integer >= 1")
+  if not isinstance(tf.m, int) or tf.m < 0:
+    raise UserError(f"transformer.m={tf.m}: must be an integer >= 0 (0 = no MLP)")
+  if tr.optimizer not in OPTIMIZERS:
+    raise UserError(f"train.optimizer={tr.optimizer!r}: allowed {', '.join(OPTIMIZERS)}")
+  if not tr.lr > 0:
+    raise UserError(f"train.lr={tr.lr}: must be > 0")
+  for f in ("batch", "chunk", "n_seeds", "sweep_seeds"):
+    if not isinstance(tr[f], int) or tr[f] < 1:
+      raise UserError(f"train.{f}={tr[f]}: must be an integer >= 1")
+  if tr.chunk > 32:
+    raise UserError(f"train.chunk={tr.chunk}: must be <= 32 (plateaus need "
+                    "dense curves, issue 4)")
+  for f in ("steps", "sweep_max_steps"):
+    if not isinstance(tr[f], int) or tr[f] < tr.chunk:
+      raise UserError(f"train.{f}={tr[f]}: must be an integer >= train.chunk={tr.chunk}")
+  for f in ("rel_frac", "kl_frac"):
+    if not 0 < st[f] < 1:
+      raise UserError(f"stages.{f}={st[f]}: must be in (0, 1)")
+  if not 0 < st.target <= 1:
+    raise UserError(f"stages.target={st.target}: must be in (0, 1]")
+  if not isinstance(st.min_plateau_steps, int) or st.min_plateau_steps < 0:
+    raise UserError(f"stages.min_plateau_steps={st.min_plateau_steps}: must be an integer >= 0")
+  if st.scaling_measure not in MEASURES:
+    raise UserError(f"stages.scaling_measure={st.scaling_measure!r}: allowed "
+                    f"{', '.join(MEASURES)}")
+  if not 0 < cl.loss_tol < 1:
+    raise UserError(f"claims.loss_tol={cl.loss_tol}: must be in (0, 1)")
+  if not isinstance(cl.n_boot, int) or cl.n_boot < 10:
+    raise UserError(f"claims.n_boot={cl.n_boot}: must be an integer >= 10")
+  if not isinstance(cfg.plot_S, int) or cfg.plot_S < 0:
+    raise UserError(f"plot_S={cfg.plot_S}: must be an integer >= 0")
+
+
+# ---------------------------------------------------------------- members
+
+
+def model_shape(cfg, ts):
+  """The model of a group: linear attention needs d = vocabulary (one-hot)."""
+  if cfg.model == "linear":
+    return models.LinearAttentionShape(d=ts.vocab, n_out=ts.n_out)
+  tf = cfg.transformer
+  return models.TransformerShape(d=tf.d, H=tf.H, d_h=tf.d_h, m=tf.m)
+
+
+def member_hp(cfg, S, seed):
+  tv = tasks.task_values(S, cfg.task.R, cfg.task.D, cfg.task.n_noise,
+                         table=cfg.task.table)
+  return dict(tv, lr=np.float32(cfg.train.lr), seed=np.uint32(seed))
+
+
+def _key(cfg, S, seed):
+  return f"{cfg.model}|S{S}|seed{seed}"
+
+
+def plan(cfg):
+  """[(S, seeds, budget, full)]: the main S trains its whole budget (for the
+  figure); the other S stop once both stage boundaries are seen."""
+  tr = cfg.train
+  out = [(cfg.task.S, [cfg.seed + i for i in range(tr.n_seeds)], tr.steps, True)]
+  for S in sorted(set(cfg.task.S_sweep) - {cfg.task.S}):
+    out.append((S, [cfg.seed + i for i in range(tr.sweep_seeds)],
+                tr.sweep_max_steps, False))
+  return out
+
+
+def _train_group(cfg, wd, S, seeds, budget, full, prog):
+  hps = [member_hp(cfg, S, s) for s in seeds]
+  ts = tasks.shape_for(hps, cfg.task.T, pad=False)
+  shape = model_shape(cfg, ts)
+  setup = train.Setup(
+      model=shape, task=ts, batch=cfg.train.batch, chunk=cfg.train.chunk,
+      optimizer=cfg.train.optimizer,
+      embeddings="onehot" if cfg.model == "linear" else "gaussian")
+  st = cfg.stages
+  acc_i, rel_i = train.METRICS.index("accuracy"), train.METRICS.index("rel_loss")
+  kl_i = train.METRICS.index("kl_rel")
+  kl_thr = st.kl_frac * math.log(max(cfg.task.D, 2))
+  i_rel = [None] * len(hps)
+  seen = set()
+
+  def needed(g):
+    """Members still training: a sweep member stops once t_subj is seen and
+    its output has left the uniform-on-A_r plateau (so both are measured)."""
+    keep = []
+    for i in range(len(hps)):
+      rows = g.curves[i]
+      if i_rel[i] is None:
+        i_rel[i] = relation_index([r[rel_i] for r in rows], cfg.task.R,
+                                  st.rel_frac)
+      done = (not full and i_rel[i] is not None and
+              subject_index([r[acc_i] for r in rows], i_rel[i], st.target)
+              is not None and rows[-1][kl_i] > kl_thr)
+      if not done:
+        keep.append(i)
+      if (g.status[i] or done) and i not in seen:
+        seen.add(i)
+        prog.update(max(0, budget - g.steps[i]))
+    return keep
+
+  rule = sweep.StopRule(max_steps=budget, target=2.0, patience=0)
+  ckpt = os.path.join(wd.checkpoints, f"inflight_{cfg.model}_S{S}.pkl")
+  res = sweep.run_group(setup, hps, rule, needed=needed, progress=prog,
+                        ckpt=ckpt if wd.is_writer else None)
+  recs = []
+  for seed, hp, r in zip(seeds, hps, res):
+    stages = detect_stages(r["curves"], cfg.train.chunk, cfg.task.R,
+                           cfg.task.D, st.rel_frac, st.target, st.kl_frac)
+    status = r["status"]
+    if status != "diverged":
+      status = "success" if stages["t_subj"] is not None else "failed"
+    recs.append(dict(
+        key=_key(cfg, S, seed), model=cfg.model, shape=shape.name(),
+        params=shape.params, d=shape.d, seed=seed, lr=float(cfg.train.lr),
+        optimizer=cfg.train.optimizer, S=S, R=int(hp["R"]), D=int(hp["D"]),
+        n_noise=int(hp["n_noise"]), facts=S * int(hp["R"]),
+        table=cfg.task.table, main=full, budget=budget, status=status,
+        accuracy=r["accuracy"], best_accuracy=r["best_accuracy"],
+        steps=r["steps"], chunk=cfg.train.chunk, curves=r["curves"],
+        stages=stages))
+  wd.append(recs)
+  return recs
+
+
+def run(cfg, wd):
+  """The dynamics experiment: train, detect stages, claims, figures."""
+  done = {r["key"]: r for r in wd.records() if "key" in r}
+  groups = plan(cfg)
+  total = sum(len(seeds) * budget for _, seeds, budget, _ in groups)
+  prog = progress_lib.Progress(total, desc=cfg.name, enabled=wd.is_writer)
+  records = []
+  for S, seeds, budget, full in groups:
+    todo = [s for s in seeds if _key(cfg, S, s) not in done]
+    prog.update(budget * (len(seeds) - len(todo)), note=f"S={S}")
+    if todo:
+      for r in _train_group(cfg, wd, S, todo, budget, full, prog):
+        done[r["key"]] = r
+    records += [done[_key(cfg, S, s)] for s in seeds]
+  prog.close()
+  summary = summarize(cfg, records)
+  if wd.is_writer:
+    plot_stages(wd.figure("dynamics"), cfg, records, summary)
+    plot_scaling(wd.figure("stage_scaling"), cfg, records, summary)
+  return summary
+
+
+# ---------------------------------------------------------------- claims
+
+
+def _col(recs, name):
+  return [r["stages"][name] for r in recs]
+
+
+def stage_table(cfg, records):
+  """Per S: stage boundaries and plateau statistics with CIs over seeds."""
+  out = []
+  for S in sorted({r["S"] for r in records}):
+    recs = [r for r in records if r["S"] == S]
+    row = dict(S=S, n_seeds=len(recs),
+               subject_learned=sum(v is not None for v in _col(recs, "t_subj")))
+    for f in ("t_rel", "t_subj", "stage_length", "plateau_loss", "init_loss",
+              "plateau_steps", "halluc_peak"):
+      m, ci = mean_ci(_col(recs, f))
+      row[f], row[f + "_ci"] = m, ci
+    row["plateau_seen"] = float(np.mean(
+        [v >= max(cfg.stages.min_plateau_steps, 1)
+         for v in _col(recs, "plateau_steps")]))
+    out.append(row)
+  return out
+
+
+def _length(cfg, rec):
+  st = rec["stages"]
+  if cfg.stages.scaling_measure == "plateau":
+    return st["plateau_steps"]
+  return st["stage_length"]
+
+
+def summarize(cfg, records):
+  """Claims (with CIs over seeds) and the per-S stage table."""
+  R, D = cfg.task.R, cfg.task.D
+  tol = cfg.claims.loss_tol
+  main = [r for r in records if r["S"] == cfg.task.S]
+  table = stage_table(cfg, records)
+  log_d, log_dr = math.log(D), math.log(D * R)
+  claims = []
+
+  m, ci = mean_ci(_col(main, "plateau_loss"))
+  claims.append(output.claim(
+      "plateau_loss",
+      f"during the hallucination stage (S={cfg.task.S}) the total loss sits at "
+      f"log D = {log_d:.4g} (median loss over the stage, CI over seeds within "
+      f"±{tol:.0%} of log D)", m, ci,
+      output.interval_verdict(ci, (1 - tol) * log_d, (1 + tol) * log_d),
+      log_D=log_d, n_seeds=len(main)))
+
+  m, ci = mean_ci(_col(main, "init_loss"))
+  claims.append(output.claim(
+      "init_plateau_loss",
+      f"before the relation is learned the loss sits at log(D*R) = {log_dr:.4g} "
+      f"(median over the init stage, CI within ±{tol:.0%})", m, ci,
+      output.interval_verdict(ci, (1 - tol) * log_dr, (1 + tol) * log_dr),
+      log_DR=log_dr))
+
+  gaps = []
+  for r in main:
+    st = r["stages"]
+    if st["t_rel"] is None:
+      gaps.append(None)
+    else:  # a subject never learned counts as learned at the budget's end
+      gaps.append((st["t_subj"] or r["steps"]) - st["t_rel"])
+  m, ci = mean_ci(gaps)
+  t_rel, t_rel_ci = mean_ci(_col(main, "t_rel"))
+  t_subj, t_subj_ci = mean_ci(_col(main, "t_subj"))
+  claims.append(output.claim(
+      "relation_before_subject",
+      "the relation is learned before the subject: steps t_subj - t_rel "
+      "(relation-only loss small -> accuracy >= target) are > 0",
+      m, ci, output.sign_verdict(ci) if len(main) > 1 else (
+          "supported" if m and m > 0 else "inconclusive"),
+      t_rel=t_rel, t_rel_ci=t_rel_ci, t_subj=t_subj, t_subj_ci=t_subj_ci,
+      seeds_relation_first=sum(g is not None and g > 0 for g in gaps)))
+
+  big = max(table, key=lambda row: row["S"])
+  big_recs = [r for r in records if r["S"] == big["S"]]
+  m, ci = mean_ci(_col(big_recs, "plateau_steps"))
+  thr = cfg.stages.min_plateau_steps
+  verdict = "inconclusive"
+  if np.all(np.isfinite(ci)):
+    verdict = ("supported" if ci[0] >= thr else
+               "refuted" if ci[1] < thr else "inconclusive")
+  claims.append(output.claim(
+      "halluc_stage_seen",
+      f"a hallucination plateau (output within KL {cfg.stages.kl_frac:g}*log D "
+      f"of uniform on A_r after the relation is learned) lasts >= {thr} steps "
+      f"at the largest S={big['S']}", m, ci, verdict,
+      seen_fraction_by_S={row["S"]: row["plateau_seen"] for row in table}))
+
+  pts = [(r["S"], _length(cfg, r)) for r in records
+         if _length(cfg, r) is not None]
+  fit = capacity.loglog_fit([p[0] for p in pts],
+                            [p[1] + cfg.train.chunk for p in pts],
+                            n_boot=cfg.claims.n_boot, seed=cfg.seed)
+  n_s = len({p[0] for p in pts})
+  claims.append(output.claim(
+      "halluc_length_scaling",
+      f"the hallucination {cfg.stages.scaling_measure} lengthens as S grows "
+      f"(R={R} fixed): slope k of length ∝ S^k (length + one chunk, log-log, "
+      "bootstrap CI over members) is > 0", fit["k"], fit["k_ci"],
+      output.sign_verdict(fit["k_ci"]) if n_s >= 2 else "inconclusive",
+      S_values=sorted({p[0] for p in pts}), c=fit["c"]))
+  return {"experiment": cfg.name, "model": cfg.model, "claims": claims,
+          "log_D": log_d, "log_DR": log_dr, "stages_by_S": table}
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _mean_curves(recs, key):
+  n = min(len(r["curves"][key]) for r in recs)
+  a = np.array([[np.nan if v is None else v for v in r["curves"][key][:n]]
+                for r in recs], float)
+  return np.nanmean(a, 0), np.nanmin(a, 0), np.nanmax(a, 0)
+
+
+def plot_stages(base, cfg, records, summary):
+  """Paper Fig. 5: losses with the three stages shaded; hallucination/accuracy."""
+  from factrecall import plots  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  S = cfg.plot_S or cfg.task.S
+  recs = [r for r in records if r["S"] == S] or [
+      r for r in records if r["S"] == cfg.task.S]
+  row = next(t for t in summary["stages_by_S"] if t["S"] == recs[0]["S"])
+  chunk = recs[0]["chunk"]
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  n = min(len(r["curves"]["loss"]) for r in recs)
+  steps = (np.arange(n) + 1) * chunk
+  t_rel = row["t_rel"] if np.isfinite(row["t_rel"]) else steps[-1]
+  t_subj = row["t_subj"] if np.isfinite(row["t_subj"]) else steps[-1]
+  spans = ((0, t_rel, "tab:gray", "init"),
+           (t_rel, t_subj, "tab:orange", "hallucination"),
+           (t_subj, steps[-1], "tab:green", "convergence"))
+  for ax in axes:
+    for a, b, color, label in spans:
+      if b > a:
+        ax.axvspan(a, b, color=color, alpha=0.12, lw=0, label=label)
+  starts = [r["stages"]["plateau_start"] for r in recs
+            if r["stages"]["plateau_start"] is not None]
+  if starts:  # the KL plateau: output ~ uniform on A_r (mean over seeds)
+    ends = [r["stages"]["plateau_end"] for r in recs
+            if r["stages"]["plateau_end"] is not None]
+    axes[0].axvspan(np.mean(starts), np.mean(ends), ymin=0.0, ymax=0.04,
+                    color="tab:orange", alpha=0.8, lw=0,
+                    label="output ≈ uniform on $A_r$ (KL)")
+  for key, style, label in (("loss", "-", "total loss"),
+                            ("rel_loss", "--", "relation-only loss"),
+                            ("subj_loss", ":", "subject-only loss")):
+    mean, lo, hi = _mean_curves(recs, key)
+    line, = axes[0].plot(steps, mean[:n], style,
+                         color="k" if key == "loss" else None, label=label)
+    axes[0].fill_between(steps, lo[:n], hi[:n], color=line.get_color(),
+                         alpha=0.2)
+  for y, label, color in ((summary["log_DR"], "log(D·R)", "tab:red"),
+                          (summary["log_D"], "log D", "tab:blue")):
+    axes[0].axhline(y, ls="--", lw=1, color=color)
+    axes[0].text(steps[0], y, label, va="bottom", ha="left", color=color,
+                 fontsize=8)
+  axes[0].set_ylabel("loss (nats)")
+  axes[0].set_title(f"{cfg.model}: S={recs[0]['S']}, R={cfg.task.R}, "
+                    f"D={cfg.task.D}, {len(recs)} seeds")
+  for key, color, label in (("halluc", "tab:purple", "hallucination rate"),
+                            ("accuracy", "tab:green", "accuracy")):
+    mean, lo, hi = _mean_curves(recs, key)
+    axes[1].plot(steps, mean[:n], color=color, label=label)
+    axes[1].fill_between(steps, lo[:n], hi[:n], color=color, alpha=0.2)
+  axes[1].set_ylim(-0.02, 1.02)
+  axes[1].set_ylabel("rate")
+  for ax in axes:
+    ax.set_xlabel("step")
+    ax.grid(True, alpha=0.3)
+  axes[0].legend(fontsize=7, loc="upper right")
+  axes[1].legend(fontsize=7, loc="center right")
+  plots.save(fig, base)
+
+
+def plot_scaling(base, cfg, records, summary):
+  """Stage boundaries vs S (log-log) and the loss curves of one seed per S."""
+  from factrecall import plots  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  table = summary["stages_by_S"]
+  Ss = np.array([t["S"] for t in table], float)
+  for f, color, label in (("t_rel", "tab:blue", "relation learned $t_{rel}$"),
+                          ("t_subj", "tab:green", "subject learned $t_{subj}$"),
+                          ("stage_length", "tab:orange",
+                           "hallucination stage $t_{subj}-t_{rel}$"),
+                          ("plateau_steps", "tab:purple",
+                           "KL plateau length")):
+    pts = [(r["S"], r["stages"][f]) for r in records
+           if r["stages"][f] is not None and r["stages"][f] > 0]
+    if pts:
+      axes[0].plot(*zip(*pts), "o", color=color, alpha=0.35, ms=4)
+    means = np.array([t[f] for t in table], float)
+    ok = np.isfinite(means) & (means > 0)
+    if ok.any():
+      axes[0].plot(Ss[ok], means[ok], "-", color=color, label=label)
+  fit = next(c for c in summary["claims"] if c["id"] == "halluc_length_scaling")
+  if fit["measured"] is not None and np.isfinite(fit["measured"]):
+    axes[0].plot([], [], " ", label=f"slope k = {fit['measured']:.2f} "
+                 f"[{fit['ci'][0]:.2f}, {fit['ci'][1]:.2f}]")
+  axes[0].set_xscale("log")
+  axes[0].set_yscale("log")
+  axes[0].set_xlabel(f"subjects S (R={cfg.task.R})")
+  axes[0].set_ylabel("steps")
+  axes[0].legend(fontsize=7)
+  cmap = plt.get_cmap("viridis")
+  for j, S in enumerate(sorted({r["S"] for r in records})):
+    r = min((r for r in records if r["S"] == S), key=lambda r: r["seed"])
+    c = r["curves"]["loss"]
+    axes[1].plot((np.arange(len(c)) + 1) * r["chunk"], c,
+                 color=cmap(j / max(1, len(Ss) - 1)), label=f"S={S}")
+  axes[1].axhline(summary["log_D"], ls="--", lw=1, color="tab:blue")
+  axes[1].axhline(summary["log_DR"], ls="--", lw=1, color="tab:red")
+  axes[1].set_xscale("log")
+  axes[1].set_xlabel("step")
+  axes[1].set_ylabel("total loss (seed 0)")
+  axes[1].legend(fontsize=7)
+  for ax in axes:
+    ax.grid(True, which="both", alpha=0.3)
+  plots.save(fig, base)

@@ -1,0 +1,538 @@
+"""Associative-memory capacity (SPEC section 4; paper Figs. 1 and 6).
+
+A memory maps N inputs with fixed unit-sphere embeddings e_x to M outputs
+with fixed embeddings u_y: a linear memory (logits = u^T W e) or an MLP
+memory (logits = U W2^T ReLU(W1^T e + b)), trained full batch with Adam on
+cross-entropy. Its capacity is the largest N reaching accuracy >= target.
+
+For one model shape, every candidate N of every seed (and learning rate)
+trains in ONE vmapped, sharded program: inputs are padded to the group's
+largest N and outputs to its largest M, with masks. Per seed, a
+`capacity.Bracket` is refined round by round to the config's resolution.
+"""
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from factrecall import capacity
+from factrecall import models
+from factrecall import output
+from factrecall import progress as progress_lib
+from factrecall import rng
+from factrecall import sweep
+from factrecall.output import UserError
+
+MEMORIES = ("linear", "mlp")
+REGIMES = ("identity", "fixed")
+STATUSES = ("success", "failed", "stalled", "diverged", "skipped")
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """Static part of a group (a jit cache key): shape and padded sizes."""
+  shape: models.MemoryShape
+  n_in: int    # inputs, padded to the group's largest N
+  n_out: int   # outputs, padded to the group's largest M
+  chunk: int = 64  # steps between evaluations
+
+
+def targets(hp, n_in):
+  """f*(i) = floor(i * M / N): the identity when M = N (SPEC section 4)."""
+  i_N = jnp.arange(n_in, dtype=jnp.int32)
+  N, M = hp["N"], hp["M"]
+  return jnp.where(M == N, i_N, (i_N * M) // jnp.maximum(N, 1))
+
+
+def init(setup, hp):
+  """Embeddings, parameters and Adam state of one member (seed inside hp)."""
+  k_e, k_u, k_p = rng.split(rng.key(hp["seed"]), 3)
+  d = setup.shape.d
+  params = setup.shape.init_params(k_p)
+  return dict(params=params, opt=optax.scale_by_adam().init(params),
+              e=models.sphere_embeddings(k_e, setup.n_in, d),
+              u=models.sphere_embeddings(k_u, setup.n_out, d))
+
+
+def _logits(setup, params, state, hp):
+  lg_NxM = setup.shape.build().apply({"params": params}, state["e"],
+                                     state["u"])
+  return jnp.where(jnp.arange(setup.n_out) < hp["M"], lg_NxM, -jnp.inf)
+
+
+def loss_and_accuracy(setup, params, state, hp):
+  """Mean cross-entropy and accuracy over the member's N real inputs."""
+  lg_NxM = _logits(setup, params, state, hp)
+  real_N = jnp.arange(setup.n_in) < hp["N"]
+  y_N = jnp.where(real_N, targets(hp, setup.n_in), 0)  # padded rows: class 0
+  hit_NxM = jnp.arange(setup.n_out)[None, :] == y_N[:, None]
+  xent_N = (jax.nn.logsumexp(lg_NxM, -1) -
+            jnp.sum(jnp.where(hit_NxM, lg_NxM, 0.0), -1))
+  n = jnp.maximum(jnp.sum(real_N), 1).astype(jnp.float32)
+  acc = jnp.sum(real_N & (jnp.argmax(lg_NxM, -1) == y_N)) / n
+  return jnp.sum(jnp.where(real_N, xent_N, 0.0)) / n, acc
+
+
+def run_chunk(setup, state, hp, active):
+  """setup.chunk full-batch Adam steps (if active), then (loss, accuracy)."""
+  opt = optax.scale_by_adam()
+  loss = lambda p: loss_and_accuracy(setup, p, state, hp)[0]
+
+  def step(carry, _):
+    params, opt_state = carry
+    g = jax.grad(loss)(params)
+    upd, opt_state = opt.update(g, opt_state, params)
+    params = jax.tree_util.tree_map(lambda p, u: p - hp["lr"] * u, params, upd)
+    return (params, opt_state), None
+
+  (params, opt_state), _ = jax.lax.scan(
+      step, (state["params"], state["opt"]), None, length=setup.chunk)
+  new = dict(state, params=params, opt=opt_state)
+  new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, state)
+  return new, jnp.stack(loss_and_accuracy(setup, new["params"], new, hp))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(setup):
+  return (jax.jit(jax.vmap(functools.partial(init, setup))),
+          jax.jit(jax.vmap(functools.partial(run_chunk, setup)),
+                  donate_argnums=(0,)))
+
+
+def _stack(hps, idx):
+  return {k: np.stack([np.asarray(hps[i][k]) for i in idx]) for k in hps[0]}
+
+
+def _put(tree, shard):
+  return jax.tree_util.tree_map(lambda a: jax.device_put(a, shard), tree)
+
+
+def step_flops(setup):
+  """Rough flops of one member's training step (forward + backward)."""
+  d, m = setup.shape.d, setup.shape.m
+  per_row = d * d + d * setup.n_out if m == 0 else 2 * d * m + d * setup.n_out
+  return 6 * setup.n_in * per_row
+
+
+@dataclasses.dataclass
+class StopRule(sweep.StopRule):
+  """sweep.StopRule plus when dropping finished members pays off."""
+  shrink_flops: float = 2e10  # ~ the compute of one compile on a CPU core
+
+
+def member_hp(N, M, lr, seed):
+  return dict(N=np.int32(N), M=np.int32(M), lr=np.float32(lr),
+              seed=np.uint32(seed))
+
+
+def run_group(setup, hps, rule, needed=None, progress=None):
+  """Trains members hps together (vmapped, ensemble axis sharded).
+
+  Like sweep.run_group: between chunks finished members are dropped (the
+  ensemble re-bucketed) and needed(status) -> indices still worth training
+  lets the caller skip the rest. Returns per member status, accuracy
+  (last evaluation), best_accuracy, loss and steps.
+  """
+  n = len(hps)
+  msh = sweep.mesh()
+  n_dev = msh.devices.size
+  shard = NamedSharding(msh, P("ens"))
+  init_fn, chunk_fn = _compiled(setup)
+  status, steps = [None] * n, [0] * n
+  acc, best, loss, since = [float("nan")] * n, [-1.0] * n, [float("nan")] * n, [0] * n
+  pad = lambda ids: ids + [ids[0]] * (sweep.bucket(len(ids), n_dev) - len(ids))
+  live = list(range(n))
+  slots = pad(live)  # member held by each ensemble slot (first n_live real)
+  state = init_fn(_put(_stack(hps, slots), shard))
+  while live:
+    row = {i: slots.index(i) for i in live}
+    active = np.zeros(len(slots), bool)
+    active[list(row.values())] = True
+    state, m = chunk_fn(state, _put(_stack(hps, slots), shard),
+                        _put(active, shard))
+    m = np.asarray(m)
+    for i in live:
+      steps[i] += setup.chunk
+      loss[i], acc[i] = float(m[row[i], 0]), float(m[row[i], 1])
+      if not np.isfinite(loss[i]):
+        status[i] = "diverged"
+      elif acc[i] >= rule.target:
+        status[i] = "success"
+      elif steps[i] >= rule.max_steps:
+        status[i] = "failed"
+      if acc[i] > best[i] + rule.min_delta:
+        best[i], since[i] = acc[i], 0
+      else:
+        best[i] = max(best[i], acc[i])
+        since[i] += 1
+        if rule.patience and since[i] >= rule.patience and not status[i]:
+          status[i] = "stalled"
+    if needed is not None:
+      want = set(needed(status))
+      for i in live:
+        if not status[i] and i not in want:
+          status[i] = "skipped"
+    new_live = [i for i in live if not status[i]]
+    if progress is not None:  # in flops; a finished member credits its rest
+      progress.update(step_flops(setup) * (setup.chunk * len(live) + sum(
+          rule.max_steps - steps[i] for i in live if status[i])),
+                      note=f"{setup.shape.name()}: {n - len(new_live)}/{n} done")
+    nb = sweep.bucket(len(new_live), n_dev) if new_live else 0
+    saved = (len(slots) - nb) * (rule.max_steps - min(
+        [steps[i] for i in new_live] or [0])) * step_flops(setup)
+    if new_live and nb <= len(slots) // 2 and saved > rule.shrink_flops:
+      # Shrink only when it halves the ensemble and saves more compute than
+      # a compile costs (every new ensemble size compiles, ~1-4 s on CPU).
+      new_slots = pad(new_live)
+      keep = np.array([row[i] for i in new_slots])
+      host = jax.tree_util.tree_map(np.asarray, state)
+      state = _put(jax.tree_util.tree_map(lambda a: a[keep], host), shard)
+      slots = new_slots
+    live = new_live
+  return [dict(status=status[i], accuracy=acc[i], best_accuracy=best[i],
+               loss=loss[i], steps=steps[i]) for i in range(n)]
+
+
+# ---------------------------------------------------------------- search
+
+
+def solve_n_log_n(y):
+  """N with N ln N = y (y > e), by Newton's method; y <= e gives e."""
+  y = np.maximum(np.asarray(y, float), math.e)
+  n = y / np.log(y)
+  for _ in range(30):
+    n = n - (n * np.log(n) - y) / (np.log(n) + 1.0)
+  return n
+
+
+def law_lhs(regime, N):
+  """Left side of SPEC section 4's laws: N ln N (identity) or N (fixed)."""
+  N = np.asarray(N, float)
+  return N * np.log(N) if regime == "identity" else N
+
+
+def guess_n(regime, params, c):
+  """First guess of the capacity from the law and a guessed constant c."""
+  if regime == "identity":
+    return float(solve_n_log_n(c * params))
+  return c * params
+
+
+def shapes(cfg):
+  """[(regime, ratio, MemoryShape)] of a config."""
+  out = []
+  ratios = (0,) if cfg.memory == "linear" else tuple(cfg.ratios)
+  for regime in cfg.regimes:
+    for ratio in ratios:
+      for d in cfg.d_list:
+        m = int(round(ratio * d))
+        out.append((regime, ratio, models.MemoryShape(int(d), m)))
+  return out
+
+
+def record_key(regime, shape, seed, N, lr):
+  return f"{regime}|{shape.name()}|s{seed}|N{N}|lr{lr:g}"
+
+
+ROUNDS_ESTIMATE = 3  # rounds a search is expected to take (for the ETA)
+
+
+def first_bracket(cfg, regime, shape):
+  """(lo, hi) of the first round around the law's guess."""
+  se = cfg.search
+  n0 = guess_n(regime, shape.params, se.guess[regime])
+  lo = int(max(2, math.floor(n0 / se.spread)))
+  hi = int(min(se.n_max, max(lo + 2, math.ceil(n0 * se.spread))))
+  return min(lo, hi - 1), hi
+
+
+def work_estimate(cfg, regime, shape):
+  """Expected flops of one shape's search, for the progress bar's ETA."""
+  _, hi = first_bracket(cfg, regime, shape)
+  M = hi if regime == "identity" else cfg.n_fixed
+  members = cfg.n_seeds * cfg.search.n_candidates * len(cfg.train.lrs)
+  return (ROUNDS_ESTIMATE * members * cfg.train.max_steps *
+          step_flops(Setup(shape, size_bucket(hi), M)))
+
+
+def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True):
+  """Capacity N* of one shape for every seed: bracket refinement rounds.
+
+  done: dict key -> record (resume); append(records) persists new ones.
+  together=False trains every (seed, N, lr) alone, unpadded (for tests).
+  Returns one dict per seed with N (capacity, 0 if none), N_fail, rounds.
+  """
+  tr, se = cfg.train, cfg.search
+  seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
+  lrs = list(tr.lrs)
+  rule = StopRule(max_steps=tr.max_steps, target=tr.target,
+                        patience=tr.patience)
+  lo, hi = first_bracket(cfg, regime, shape)
+  brackets = {s: capacity.Bracket(lo, hi, se.n_candidates, se.resolution,
+                                  k_min=1, k_max=se.n_max) for s in seeds}
+  M0 = hi if regime == "identity" else cfg.n_fixed
+  unit = tr.max_steps * step_flops(Setup(shape, size_bucket(hi), M0))
+  rnd = 0
+  while rnd < se.max_rounds:
+    todo = [(s, N, lr) for s in seeds for N in brackets[s].next_candidates()
+            for lr in lrs]
+    if not todo:
+      break
+    keys = {t: record_key(regime, shape, *t) for t in todo}
+    missing = [t for t in todo if keys[t] not in done]
+    prog.update(unit * (len(todo) - len(missing)))  # resumed
+    for grp in ([missing] if together else [[t] for t in missing]):
+      if grp:  # one group lands in results.jsonl whole or not at all
+        recs = _train_round(cfg, regime, ratio, shape, grp, rule, rnd, prog,
+                            exact=not together)
+        append(recs)
+        done.update((r["key"], r) for r in recs)
+    for s, N, _ in todo:
+      brackets[s].results[N] = any(
+          done[record_key(regime, shape, s, N, lr)]["status"] == "success"
+          for lr in lrs)
+    rnd += 1
+    if rnd >= ROUNDS_ESTIMATE:
+      prog.add_total(unit * len(todo))
+  return [dict(regime=regime, ratio=ratio, d=shape.d, m=shape.m,
+               params=shape.params, seed=s, N=brackets[s].lo or 0,
+               N_fail=brackets[s].hi, rounds=rnd) for s in seeds]
+
+
+def size_bucket(n):
+  """Padded input count: the next of 8 * 2^(j/2) (rounded), so that rounds
+  of one shape often share a compiled program (compiles cost seconds)."""
+  j = 0
+  while round(8 * 2 ** (j / 2)) < n:
+    j += 1
+  return int(round(8 * 2 ** (j / 2)))
+
+
+def _train_round(cfg, regime, ratio, shape, members, rule, rnd, prog,
+                 exact=False):
+  """Trains members [(seed, N, lr)] as one group; returns their records.
+
+  Inputs are padded to size_bucket(largest N), or exactly to it if exact.
+  """
+  M_of = lambda N: N if regime == "identity" else cfg.n_fixed
+  hps = [member_hp(N, M_of(N), lr, s) for s, N, lr in members]
+  n_in = max(N for _, N, _ in members)
+  n_in = n_in if exact else size_bucket(n_in)
+  setup = Setup(shape, n_in=n_in,
+                n_out=n_in if regime == "identity" else cfg.n_fixed,
+                chunk=cfg.train.chunk)
+
+  def needed(status):
+    """Prune: per seed, only N strictly inside (largest success, smallest
+    N whose every learning rate failed) still matter (monotone in N)."""
+    if not cfg.search.prune:
+      return range(len(members))
+    out = []
+    for s in {m[0] for m in members}:
+      mine = [i for i, m in enumerate(members) if m[0] == s]
+      ok = [members[i][1] for i in mine if status[i] == "success"]
+      lo = max(ok) if ok else 0
+      Ns = {members[i][1] for i in mine}
+      bad = [N for N in Ns if all(status[i] not in (None, "success")
+                                  for i in mine if members[i][1] == N)]
+      hi = min(bad) if bad else float("inf")
+      out += [i for i in mine if lo < members[i][1] < hi]
+    return out
+
+  res = run_group(setup, hps, rule, needed=needed, progress=prog)
+  return [dict(key=record_key(regime, shape, s, N, lr), memory=cfg.memory,
+               regime=regime, ratio=ratio, d=shape.d, m=shape.m, N=N,
+               M=M_of(N), params=shape.params, seed=s, lr=lr, round=rnd,
+               group_size=len(members), **r)
+          for (s, N, lr), r in zip(members, res)]
+
+
+# ---------------------------------------------------------------- claims
+
+
+def _boot_ci(values, n_boot, seed, fn=np.mean):
+  rs = np.random.default_rng(seed)
+  v = np.asarray(values, float)
+  b = [fn(v[rs.integers(0, len(v), len(v))]) for _ in range(n_boot)]
+  return [float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))]
+
+
+def summarize(cfg, caps):
+  """Fits and claims of every regime from the capacities (one per seed)."""
+  claims, fits = [], {}
+  lo_b, hi_b = cfg.fit.slope_band
+  x_name = "d^2" if cfg.memory == "linear" else "m*d"
+  for regime in cfg.regimes:
+    pts = [c for c in caps if c["regime"] == regime and c["N"] >= 2]
+    x = np.array([c["params"] for c in pts], float)
+    N = np.array([c["N"] for c in pts], float)
+    y = law_lhs(regime, N)
+    lhs = "N ln N" if regime == "identity" else "N"
+    tag = cfg.memory if cfg.memory == "linear" else f"mlp_{regime}"
+    law_fit = capacity.loglog_fit(x, y, n_boot=cfg.fit.n_boot, seed=cfg.seed)
+    slope = capacity.loglog_fit(x, N, n_boot=cfg.fit.n_boot, seed=cfg.seed)
+    fits[regime] = dict(law=law_fit, slope=slope, lhs=lhs, x=x_name)
+    claims.append(output.claim(
+        f"{tag}_constant",
+        f"{lhs} = c * {x_name} with one constant c (measured: c = geometric "
+        f"mean of {lhs} / {x_name} over seeds and sizes); verdict on the "
+        f"log-log slope of {lhs} against {x_name} lying in [{lo_b}, {hi_b}]",
+        law_fit["c1"], law_fit["c1_ci"],
+        output.interval_verdict(law_fit["k_ci"], lo_b, hi_b),
+        law_slope=law_fit["k"], law_slope_ci=law_fit["k_ci"],
+        n_points=law_fit["n"]))
+    claims.append(output.claim(
+        f"{tag}_slope",
+        f"capacity grows linearly with parameters ({x_name}): the log-log "
+        f"slope of N* against {x_name} lies in [{lo_b}, {hi_b}]",
+        slope["k"], slope["k_ci"],
+        output.interval_verdict(slope["k_ci"], lo_b, hi_b),
+        n_points=slope["n"]))
+  return claims, fits
+
+
+# ---------------------------------------------------------------- figures
+
+
+def plot(base, caps, regime, fit, title):
+  """Log-log capacity vs parameters, one curve per width ratio: seeds'
+  mean (markers), min-max band, the law fit and the power-law fit."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(5.5, 4.2))
+  pts = [c for c in caps if c["regime"] == regime and c["N"] >= 1]
+  ratios = sorted({c["ratio"] for c in pts})
+  cmap = plt.get_cmap("viridis")
+  for j, ratio in enumerate(ratios):
+    by_x = {}
+    for c in pts:
+      if c["ratio"] == ratio:
+        by_x.setdefault(c["params"], []).append(c["N"])
+    x = np.array(sorted(by_x), float)
+    Ns = [np.array(by_x[v], float) for v in x]
+    color = cmap(j / max(1, len(ratios) - 1)) if len(ratios) > 1 else "C0"
+    label = "linear memory" if ratio == 0 else f"m = {ratio:g} d"
+    ax.plot(x, [np.exp(np.mean(np.log(v))) for v in Ns], "o-", ms=4,
+            color=color, label=label)
+    ax.fill_between(x, [v.min() for v in Ns], [v.max() for v in Ns],
+                    color=color, alpha=0.25, lw=0)
+  if pts:
+    xs = np.geomspace(min(c["params"] for c in pts),
+                      max(c["params"] for c in pts), 50)
+    lf, sf = fit["law"], fit["slope"]
+    if np.isfinite(lf["c1"]):
+      n_law = solve_n_log_n(lf["c1"] * xs) if regime == "identity" \
+          else lf["c1"] * xs
+      ax.plot(xs, n_law, "k--", lw=1.2,
+              label=f"{fit['lhs']} = {lf['c1']:.3g} {fit['x']}")
+    if np.isfinite(sf["k"]):
+      ax.plot(xs, sf["c"] * xs ** sf["k"], ":", color="C3", lw=1.2,
+              label=f"N* ∝ ({fit['x']})^{sf['k']:.2f} "
+              f"[{sf['k_ci'][0]:.2f}, {sf['k_ci'][1]:.2f}]")
+  ax.set_xscale("log")
+  ax.set_yscale("log")
+  ax.set_xlabel(f"parameters ({fit['x']})")
+  ax.set_ylabel("capacity N* (accuracy ≥ target)")
+  ax.set_title(title, fontsize=10)
+  ax.grid(True, which="both", alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(base + ".png", dpi=130)
+  fig.savefig(base + ".pdf")
+  plt.close(fig)
+
+
+# ---------------------------------------------------------------- runner
+
+
+def validate(cfg):
+  """Checks every field; raises UserError with one line naming it."""
+  def need(ok, field, value, allowed):
+    if not ok:
+      raise UserError(f"{field}={value!r}: {allowed}")
+  need(cfg.memory in MEMORIES, "memory", cfg.memory, f"allowed {', '.join(MEMORIES)}")
+  need(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed,
+       "must be an integer >= 0")
+  need(isinstance(cfg.n_seeds, int) and cfg.n_seeds >= 1, "n_seeds",
+       cfg.n_seeds, "must be an integer >= 1")
+  need(len(cfg.d_list) > 0 and all(isinstance(d, int) and d >= 1
+                                   for d in cfg.d_list),
+       "d_list", tuple(cfg.d_list), "need positive integers")
+  need(len(cfg.regimes) > 0 and all(r in REGIMES for r in cfg.regimes)
+       and len(set(cfg.regimes)) == len(cfg.regimes), "regimes",
+       tuple(cfg.regimes), f"need distinct values of {', '.join(REGIMES)}")
+  if cfg.memory == "linear":
+    need(tuple(cfg.regimes) == ("identity",), "regimes", tuple(cfg.regimes),
+         "the linear memory has only the identity regime")
+  else:
+    need(len(cfg.ratios) > 0 and all(r > 0 and round(r * d) >= 1
+                                     for r in cfg.ratios for d in cfg.d_list),
+         "ratios", tuple(cfg.ratios), "need ratios > 0 with round(ratio*d) >= 1")
+  need(isinstance(cfg.n_fixed, int) and cfg.n_fixed >= 2, "n_fixed",
+       cfg.n_fixed, "must be an integer >= 2")
+  tr, se, fi = cfg.train, cfg.search, cfg.fit
+  need(len(tr.lrs) > 0 and all(lr > 0 for lr in tr.lrs), "train.lrs",
+       tuple(tr.lrs), "need positive learning rates")
+  need(tr.chunk >= 1, "train.chunk", tr.chunk, "must be >= 1")
+  need(tr.max_steps >= tr.chunk, "train.max_steps", tr.max_steps,
+       f"must be >= train.chunk={tr.chunk}")
+  need(0 < tr.target <= 1, "train.target", tr.target, "must be in (0, 1]")
+  need(tr.patience >= 0, "train.patience", tr.patience, "must be >= 0 (0 = off)")
+  need(se.n_candidates >= 1, "search.n_candidates", se.n_candidates,
+       "must be >= 1")
+  need(0 <= se.resolution < 10, "search.resolution", se.resolution,
+       "must be in [0, 10)")
+  need(se.max_rounds >= 1, "search.max_rounds", se.max_rounds, "must be >= 1")
+  need(se.spread > 1, "search.spread", se.spread, "must be > 1")
+  need(set(se.guess.keys()) >= set(cfg.regimes) and
+       all(v > 0 for v in se.guess.values()), "search.guess",
+       dict(se.guess), f"need a positive constant for each of {tuple(cfg.regimes)}")
+  need(se.n_max >= 4, "search.n_max", se.n_max, "must be >= 4")
+  need(fi.n_boot >= 10, "fit.n_boot", fi.n_boot, "must be >= 10")
+  need(len(fi.slope_band) == 2 and 0 < fi.slope_band[0] < fi.slope_band[1],
+       "fit.slope_band", tuple(fi.slope_band), "need (lo, hi) with 0 < lo < hi")
+  # Memory guard: a group's logits (members x N x M, with gradients) at the
+  # largest N the search is likely to reach (guess * spread * 2, <= n_max).
+  members = cfg.n_seeds * se.n_candidates * len(tr.lrs)
+  worst = 0.0
+  for regime, _, shape in shapes(cfg):
+    N = min(se.n_max, 2 * se.spread * guess_n(regime, shape.params,
+                                               se.guess[regime]))
+    M = N if regime == "identity" else cfg.n_fixed
+    worst = max(worst, members * N * (M + 2 * shape.d + shape.m) * 16)
+  need(worst <= 16 * 2 ** 30, "search.n_max", se.n_max,
+       f"a group could need ~{worst / 2 ** 30:.0f} GiB; lower it, "
+       "n_seeds or search.n_candidates")
+
+
+def run(cfg, wd):
+  """Searches every shape and seed, then fits, claims and figures."""
+  done = {r["key"]: r for r in wd.records() if "key" in r}
+  grid = shapes(cfg)
+  prog = progress_lib.Progress(sum(work_estimate(cfg, r, s) for r, _, s in grid),
+                               desc=cfg.name, enabled=wd.is_writer)
+  caps = []
+  for regime, ratio, shape in grid:
+    caps += search_shape(cfg, regime, ratio, shape, done, wd.append, prog)
+  prog.close()
+  claims, fits = summarize(cfg, caps)
+  if wd.is_writer:
+    for regime in cfg.regimes:
+      if cfg.memory == "linear":
+        name, title = "linear_memory", "linear memory: capacity vs d²"
+      else:
+        name = f"mlp_memory_{regime}"
+        title = ("MLP memory, identity outputs (M = N)" if regime == "identity"
+                 else f"MLP memory, fixed outputs (M = {cfg.n_fixed})")
+      plot(wd.figure(name), caps, regime, fits[regime], title)
+  return {"experiment": cfg.name, "claims": claims, "capacities": caps,
+          "fits": fits}

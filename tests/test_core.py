@@ -1,0 +1,192 @@
+"""Core simulator: task, model fast path vs reference, training, search, fits."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from factrecall import capacity
+from factrecall import models
+from factrecall import rng
+from factrecall import sweep
+from factrecall import tasks
+from factrecall import train
+
+
+def _hp(k=6, D=4, lr=1e-2, seed=0, **kw):
+  return dict(tasks.task_values(k, k, D, **kw), lr=np.float32(lr),
+              seed=np.uint32(seed))
+
+
+def test_param_count_matches_spec_and_params():
+  s = models.TransformerShape(d=4, H=2, d_h=3, m=5)
+  assert models.param_count(s) == 4 * 2 * 3 * 4 + 2 * 5 * 4 == 136
+  p = models.init_params(s, rng.key(0))
+  n = sum(p[k].size for k in ("Q", "K", "V", "O", "W1", "W2"))
+  assert n == 136
+  s0 = models.TransformerShape(d=4, H=2, d_h=3, m=0)
+  assert models.param_count(s0) == 96 and set(models.init_params(s0, rng.key(0))) == {"Q", "K", "V", "O"}
+
+
+def test_init_params_match_flax_structure_and_scale():
+  s = models.TransformerShape(d=64, H=4, d_h=16, m=128)
+  mod = models.OneLayerTransformer(s.d, s.H, s.d_h, s.m)
+  flax_p = mod.init(jax.random.PRNGKey(0), method="init_params")["params"]
+  ours = models.init_params(s, rng.key(1))
+  assert jax.tree_util.tree_map(jnp.shape, flax_p) == jax.tree_util.tree_map(jnp.shape, ours)
+  for k in ("Q", "K", "V", "O", "W1", "W2"):
+    np.testing.assert_allclose(np.std(ours[k]), np.std(flax_p[k]), rtol=0.1)
+  np.testing.assert_allclose(np.var(ours["Q"]), 1 / 16, rtol=0.05)
+  np.testing.assert_allclose(np.var(ours["O"]), 1 / 64, rtol=0.05)
+
+
+def test_sampler_invariants_small():
+  hp = _hp(k=5, D=3)
+  ts = tasks.shape_for([hp], 12, pad=False)
+  table = tasks.fact_table(rng.key(1), hp, ts)
+  tok, s, r, y = tasks.sample_batch(rng.key(2), hp, table, ts, 256)
+  tok = np.asarray(tok)
+  S, R, n_noise = 5, 5, 10
+  assert tok.shape == (256, 12)
+  assert np.all(tok[:, -1] == S + R + n_noise)
+  assert np.all(np.sum(tok < S, 1) == 1) and np.all(np.sum((tok >= S) & (tok < S + R), 1) == 1)
+  assert np.all(tok[np.arange(256), np.argmax(tok < S, 1)] == s)
+  assert np.all(np.asarray(y) // 3 == np.asarray(r))
+  assert tok.max() == S + R + n_noise and tok[:, :-1].max() < S + R + n_noise
+
+
+def test_structured_table_by_hand():
+  hp = _hp(k=4, D=2, table="structured")
+  ts = tasks.shape_for([hp], 8, pad=False)
+  t = np.asarray(tasks.fact_table(rng.key(0), hp, ts))
+  # a*(s, r) = D r + floor(s D / S) with S = 4, D = 2.
+  assert t.tolist() == [[0, 2, 4, 6], [0, 2, 4, 6], [1, 3, 5, 7], [1, 3, 5, 7]]
+
+
+def test_padding_does_not_change_a_members_data():
+  hp = _hp(k=5, D=3)
+  small = tasks.shape_for([hp], 10, pad=False)
+  big = tasks.TaskShape(S_max=9, R_max=7, D_max=4, n_noise_max=20, T=10)
+  key = rng.key(3)
+  t_s, t_b = tasks.fact_table(key, hp, small), tasks.fact_table(key, hp, big)
+  np.testing.assert_array_equal(t_s, t_b[:5, :5])
+  b_s = tasks.sample_batch(key, hp, t_s, small, 64)
+  b_b = tasks.sample_batch(key, hp, t_b, big, 64)
+  for a, b in zip(b_s, b_b):
+    np.testing.assert_array_equal(a, b)
+  E_s, _ = models.gaussian_embeddings(key, small.vocab, 15, 8)
+  E_b, _ = models.gaussian_embeddings(key, big.vocab, 28, 8)
+  np.testing.assert_array_equal(E_s, E_b[:small.vocab])
+
+
+@pytest.mark.parametrize("m", [0, 16])
+def test_fast_path_matches_reference_logits_and_grads(m):
+  s = models.TransformerShape(d=16, H=4, d_h=3, m=m)
+  hp = _hp(k=7, D=4)
+  ts = tasks.shape_for([hp], 16)
+  setup = train.Setup(s, ts, batch=64)
+  st = train.init(setup, hp)
+  tok, _, _, y = tasks.sample_batch(rng.key(5), hp, st["table"], ts, 64)
+  mod = train.build_model(s)
+  eos = tasks.eos_id(hp)
+  # Larger weights so attention is far from uniform.
+  params = jax.tree_util.tree_map(lambda p: 3.0 * p, st["params"])
+
+  def loss(p, method):
+    lg = mod.apply({"params": p}, tok, st["E"], st["U"], eos, method=method)
+    return jnp.mean(jax.nn.logsumexp(lg, -1) - lg[jnp.arange(64), y]), lg
+
+  (l1, lg1), g1 = jax.value_and_grad(loss, has_aux=True)(params, None)
+  (l2, lg2), g2 = jax.value_and_grad(loss, has_aux=True)(params, mod.reference)
+  # float32 rounding: relative to each array's scale.
+  scale = lambda a: float(np.abs(a).max())
+  np.testing.assert_allclose(lg1, lg2, rtol=1e-5, atol=2e-6 * scale(lg2))
+  for k in g1:
+    np.testing.assert_allclose(g1[k], g2[k], rtol=1e-4, atol=2e-5 * scale(g2[k]))
+
+
+def test_metrics_by_hand():
+  # D = 2, R = 2: classes {0,1} for r=0 and {2,3} for r=1.
+  logits = jnp.log(jnp.array([[0.1, 0.6, 0.2, 0.1],    # r=0, y=0: pred 1 (halluc)
+                              [0.05, 0.05, 0.1, 0.8]]))  # r=1, y=3: correct
+  m = train.metrics_of(logits, jnp.array([0, 1]), jnp.array([0, 3]),
+                       jnp.int32(2), jnp.array([True, True]))
+  np.testing.assert_allclose(m["accuracy"], 0.5)
+  np.testing.assert_allclose(m["halluc"], 0.5)
+  np.testing.assert_allclose(m["loss"], (-np.log(0.1) - np.log(0.8)) / 2, rtol=1e-5)
+  np.testing.assert_allclose(m["rel_loss"], (-np.log(0.7) - np.log(0.9)) / 2, rtol=1e-5)
+  # subject index within block: y=0 -> classes {0, 2}; y=3 -> {1, 3}.
+  np.testing.assert_allclose(m["subj_loss"], (-np.log(0.3) - np.log(0.85)) / 2, rtol=1e-5)
+  kl0 = -np.log(2) - (np.log(0.1) + np.log(0.6)) / 2
+  kl1 = -np.log(2) - (np.log(0.1) + np.log(0.8)) / 2
+  np.testing.assert_allclose(m["kl_rel"], (kl0 + kl1) / 2, rtol=1e-5)
+
+
+def test_training_learns_and_is_deterministic():
+  s = models.TransformerShape(d=16, H=4, d_h=4, m=16)
+  hp = _hp(k=4, D=4)
+  setup = train.Setup(s, tasks.shape_for([hp], 16), batch=128, chunk=32)
+  st1, c1 = train.train(setup, hp, max_steps=256, target=0.99)
+  st2, c2 = train.train(setup, hp, max_steps=256, target=0.99)
+  np.testing.assert_array_equal(c1, c2)
+  acc = np.asarray(c1)[:, train.METRICS.index("accuracy")]
+  acc = acc[np.isfinite(acc)]
+  assert acc[-1] >= 0.99 and acc[0] < acc[-1]
+
+
+def test_group_sharded_equals_unsharded_and_alone():
+  s = models.TransformerShape(d=8, H=2, d_h=4, m=8)
+  hps = [_hp(k=k, D=4, lr=lr) for k in (3, 5, 8) for lr in (3e-3, 1e-2)]
+  setup = train.Setup(s, tasks.shape_for(hps, 8), batch=64, chunk=16)
+  rule = sweep.StopRule(max_steps=64, target=0.99)
+  r8 = sweep.run_group(setup, hps, rule)
+  r2 = sweep.run_group(setup, hps, rule, devices=jax.devices()[:2])
+  r1 = sweep.run_group(setup, hps, rule, devices=jax.devices()[:1])
+  for a, b, c in zip(r8, r2, r1):
+    # Any multi-device count runs the same per-member program: bit-identical.
+    assert a["curves"] == b["curves"]
+    assert a["status"] == b["status"] == c["status"]
+    assert a["steps"] == b["steps"] == c["steps"]
+    # One device compiles without the SPMD partitioner: float32 rounding.
+    np.testing.assert_allclose(a["curves"]["loss"], c["curves"]["loss"],
+                               rtol=1e-5)
+  # A member alone (its own, smaller padding) gets the same numbers up to
+  # float rounding of reductions over padded axes.
+  alone = sweep.run_group(train.Setup(s, tasks.shape_for(hps[:1], 8), batch=64,
+                                      chunk=16), hps[:1], rule)[0]
+  np.testing.assert_allclose(alone["curves"]["loss"], r8[0]["curves"]["loss"],
+                             rtol=1e-4)
+
+
+def test_loglog_fit_recovers_exponent():
+  x = np.array([10, 30, 100, 300, 1000.0])
+  fit = capacity.loglog_fit(x, 3 * x ** 1.2, n_boot=100)
+  np.testing.assert_allclose([fit["k"], fit["c"]], [1.2, 3.0], rtol=1e-6)
+  assert fit["k_ci"][0] <= 1.2 + 1e-9 and fit["k_ci"][1] >= 1.2 - 1e-9
+  fit1 = capacity.loglog_fit(x, 0.5 * x, n_boot=50)
+  np.testing.assert_allclose(fit1["c1"], 0.5, rtol=1e-9)
+
+
+def test_bracket_refines_to_threshold():
+  truth = 37  # largest k that succeeds
+  br = capacity.Bracket(5, 100, n_candidates=4, resolution=0.0)
+  rounds = 0
+  while True:
+    c = br.next_candidates()
+    if not c:
+      break
+    for k in c:
+      br.results[k] = k <= truth
+    rounds += 1
+    assert rounds < 20
+  assert br.lo == truth and br.hi == truth + 1
+
+
+def test_bracket_expands_when_all_succeed_or_fail():
+  br = capacity.Bracket(5, 10, n_candidates=3, resolution=0.0)
+  for k in br.next_candidates():
+    br.results[k] = True
+  assert min(br.next_candidates()) > 10
+  br = capacity.Bracket(50, 60, n_candidates=3, resolution=0.0)
+  for k in br.next_candidates():
+    br.results[k] = False
+  assert max(br.next_candidates()) < 50
