@@ -26,7 +26,7 @@ def get_config(arg=None):
   c.model = ml_collections.ConfigDict()
   c.model.H_list = (8,)           # numbers of heads
   c.model.ratios = ((1.0, 1.0), (2.0, 0.5))  # (alpha_w, beta_w): d_h=a*d/H, m=b*d
-  c.model.d_list = (8, 11, 16, 22, 32, 45)   # embedding dimensions
+  c.model.d_list = (8, 16, 32, 45)           # embedding dimensions
 
   c.train = ml_collections.ConfigDict()
   c.train.batch = 1024            # fresh samples per step
@@ -34,14 +34,14 @@ def get_config(arg=None):
   c.train.max_steps = 2 ** 12     # step budget per member
   c.train.target = 0.99           # accuracy that counts as stored
   c.train.lrs = (1e-3, 3e-3, 1e-2)  # AdamW (wd 0) learning rates tried
-  c.train.patience = 8            # evaluations w/o improvement -> stalled; 0=off
+  c.train.patience = 6            # evaluations w/o improvement -> stalled; 0=off
   c.train.n_seeds = 1             # searches per shape (different seeds)
 
   c.search = ml_collections.ConfigDict()
-  c.search.n_candidates = 4       # candidate sizes per round (x lrs members)
+  c.search.n_candidates = 3       # candidate sizes per round (x lrs members)
   c.search.resolution = 0.1       # stop when k_fail <= k_ok * (1 + resolution)
-  c.search.lo_per_param = 0.1     # first bracket: facts in [lo, hi] * params
-  c.search.hi_per_param = 1.5
+  c.search.lo_per_param = 0.03    # first bracket: facts in [lo, hi] * params
+  c.search.hi_per_param = 0.4
   c.search.k_max = 512            # largest searched k (number of subjects)
   c.search.max_rounds = 8         # refinement rounds per shape
   c.search.prune = True           # stop members the bracket no longer needs
@@ -52,6 +52,7 @@ def get_config(arg=None):
   c.fit.ratio_band = 1.5          # facts/param constant within this factor
 
   c.plot_curves = 4               # training curves drawn
+  c.checkpoint_every = 30.0       # seconds between in-flight group checkpoints
 
   if arg == "smoke":
     c.model.ratios = ((1.0, 1.0),)

@@ -12,4 +12,5 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from factrecall import cli  # pylint: disable=g-import-not-at-top
 
 if __name__ == "__main__":
+  cli.use_all_cores()
   sys.exit(cli.entry())

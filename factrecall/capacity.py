@@ -63,7 +63,7 @@ def geometric_points(lo, hi, n):
   """Up to n distinct integers strictly between lo and hi, geometrically spaced."""
   if hi - lo <= 1:
     return []
-  pts = np.exp(np.linspace(math.log(lo), math.log(hi), n + 2))[1:-1]
+  pts = np.exp(np.linspace(math.log(max(lo, 0.5)), math.log(hi), n + 2))[1:-1]
   out = sorted({int(round(p)) for p in pts} - {lo, hi})
   out = [p for p in out if lo < p < hi]
   if not out:
@@ -174,6 +174,12 @@ def validate(cfg):
   if not (0 < se.lo_per_param < se.hi_per_param):
     raise UserError(f"search.lo_per_param={se.lo_per_param}, hi_per_param="
                     f"{se.hi_per_param}: need 0 < lo < hi")
+  if cfg.checkpoint_every < 0:
+    raise UserError(f"checkpoint_every={cfg.checkpoint_every}: must be >= 0 seconds")
+  if se.max_rounds < 1:
+    raise UserError(f"search.max_rounds={se.max_rounds}: must be >= 1")
+  if cfg.plot_curves < 0:
+    raise UserError(f"plot_curves={cfg.plot_curves}: must be >= 0")
   if se.k_max < 2:
     raise UserError(f"search.k_max={se.k_max}: must be >= 2")
   # Memory guard: the padded eval set and per-member embeddings of the largest
@@ -237,18 +243,19 @@ def run(cfg, wd):
       k_lo = min(k_lo, k_hi - 1)
       br = Bracket(max(k_lo, 1), k_hi, cfg.search.n_candidates,
                    cfg.search.resolution, k_min=1, k_max=cfg.search.k_max)
-      rnd = 0
+      rnd, last_shape = 0, None
       while True:
         cands = br.next_candidates()
         if not cands or rnd >= cfg.search.max_rounds:
           break
         keys = {(k, lr): _key(shape, seed, k, lr) for k in cands for lr in lrs}
+        hps, meta, last_shape = _round_members(cfg, seed, cands, lrs, last_shape)
         if all(v in done for v in keys.values()):
           recs = [done[v] for v in keys.values()]
           prog.update(budget * len(keys), note=f"{shape.name()} (resumed)")
         else:
-          recs = _run_round(cfg, wd, shape, info, seed, cands, lrs, rule, keys,
-                            prog, rnd)
+          recs = _run_round(cfg, wd, shape, info, seed, cands, rule, keys,
+                            prog, rnd, hps, meta, last_shape)
           for r in recs:
             done[r["key"]] = r
         for k in cands:
@@ -272,13 +279,29 @@ def run(cfg, wd):
   return summary
 
 
-def _run_round(cfg, wd, shape, info, seed, cands, lrs, rule, keys, prog, rnd):
+def _fits(small, big):
+  return big is not None and all(
+      getattr(small, f) <= getattr(big, f)
+      for f in ("S_max", "R_max", "D_max", "n_noise_max"))
+
+
+def _round_members(cfg, seed, cands, lrs, last_shape):
+  """Members of a round and their padded task shape. Refinement rounds reuse
+  the previous padded shape when it is at most 1.5x too large: one compile
+  per model shape instead of one per round (replayed identically on resume)."""
   hps, meta = [], []
   for k in cands:
     for lr in lrs:
       hps.append(member_hp(cfg, k, lr, seed))
       meta.append((k, lr))
   ts = tasks.shape_for(hps, cfg.task.T)
+  if _fits(ts, last_shape) and last_shape.S_max <= 1.5 * ts.S_max:
+    ts = last_shape
+  return hps, meta, ts
+
+
+def _run_round(cfg, wd, shape, info, seed, cands, rule, keys, prog, rnd,
+               hps, meta, ts):
   setup = train.Setup(model=shape, task=ts, batch=cfg.train.batch,
                       chunk=cfg.train.chunk, optimizer="adam")
 
@@ -310,7 +333,7 @@ def _run_round(cfg, wd, shape, info, seed, cands, lrs, rule, keys, prog, rnd):
 
   res = sweep.run_group(setup, hps, rule, needed=needed,
                         ckpt=ckpt if wd.is_writer else None, progress=prog,
-                        on_chunk=Credit())
+                        on_chunk=Credit(), ckpt_every=cfg.checkpoint_every)
   recs = []
   for (k, lr), hp, r in zip(meta, hps, res):
     recs.append(dict(

@@ -166,13 +166,7 @@ def main(argv):
   print(f"factrecall: {cfg.name}:{cfg.preset} -> {workdir} "
         f"({jax.device_count()} {jax.devices()[0].platform} device(s))",
         file=sys.stderr, flush=True)
-  try:
-    summary = run(cfg, wd)
-  except KeyboardInterrupt:
-    cmd = " ".join(["python", "experiments/sweep.py"] + argv)
-    print(f"\ninterrupted: finished members are saved in {wd.results_path}; "
-          f"resume with the same command: {cmd}", file=sys.stderr)
-    return 130
+  summary = run(cfg, wd)
   summary = dict(summary)
   summary.setdefault("experiment", cfg.name)
   summary.setdefault("preset", cfg.preset)
@@ -180,6 +174,20 @@ def main(argv):
   print(f"figures: {wd.figures}")
   print(output.claims_table(summary.get("claims", [])))
   return 0
+
+
+def use_all_cores():
+  """On CPU, one XLA device per core: members are independent, so devices
+  running their blocks in parallel use every core (about 2x on 2 cores vs
+  one multi-threaded device). Must run before jax initialises its backends;
+  it only affects the host (CPU) platform, and an explicit
+  --xla_force_host_platform_device_count in XLA_FLAGS wins."""
+  flags = os.environ.get("XLA_FLAGS", "")
+  if "xla_force_host_platform_device_count" not in flags:
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    os.environ["XLA_FLAGS"] = (
+        flags + f" --xla_force_host_platform_device_count={n}").strip()
 
 
 def entry(argv=None):
@@ -190,3 +198,9 @@ def entry(argv=None):
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  except KeyboardInterrupt:
+    cmd = " ".join(["python", "experiments/sweep.py"] + argv)
+    print("\ninterrupted: finished members are in WORKDIR/results.jsonl and "
+          "the group in flight is checkpointed; resume with the same "
+          f"command: {cmd}", file=sys.stderr)
+    return 130

@@ -8,6 +8,7 @@ finished members (ensemble sizes bucketed to limit recompiles), checkpoints
 the group, and drives the progress bar. Every member's numbers are independent
 of the others in its group.
 """
+import copy
 import dataclasses
 import functools
 import os
@@ -83,7 +84,9 @@ def _compiled(setup, msh, width):
                          out_specs=P("ens"), check_vma=False)
   init = wrap(functools.partial(train.init, setup), 1)
   chunk = wrap(functools.partial(train.run_chunk, setup), 3)
-  return jax.jit(init), jax.jit(chunk, donate_argnums=(0,))
+  # No buffer donation: the state before a chunk must survive an interrupt
+  # so that it can be checkpointed.
+  return jax.jit(init), jax.jit(chunk)
 
 
 def _stack(hps):
@@ -146,67 +149,85 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
   acc_i = train.METRICS.index("accuracy")
   last_ckpt = time.time()
   while live:
-    b = bucket(len(live), n_dev)
-    idx = live + [live[0]] * (b - len(live))
-    hp = _put(_stack([hps[i] for i in idx]), shard)
-    active = _put(np.array([j < len(live) for j in range(b)]), shard)
-    state, m = chunk_fn(state, hp, active)
-    m = np.asarray(m)
-    finished = []
-    for j, i in enumerate(live):
-      row = m[j]
-      g.curves[i].append(row.tolist())
-      g.steps[i] += setup.chunk
-      acc = float(row[acc_i])
-      if not np.all(np.isfinite(row[:2])):
-        g.status[i] = "diverged"
-      elif acc >= rule.target:
-        g.status[i] = "success"
-      elif g.steps[i] >= rule.max_steps:
-        g.status[i] = "failed"
-      if acc > g.best[i] + rule.min_delta:
-        g.best[i], g.since_best[i] = acc, 0
-      else:
-        g.best[i] = max(g.best[i], acc)
-        g.since_best[i] += 1
-        if rule.patience and g.since_best[i] >= rule.patience and not g.status[i]:
-          g.status[i] = "stalled"
-      if g.status[i]:
-        finished.append(i)
-    if needed is not None:
-      want = set(needed(g))
-      for i in live:
-        if not g.status[i] and i not in want:
-          g.status[i] = "skipped"
-    if on_chunk is not None:
-      on_chunk(g, state, live)
-    if progress is not None:
-      progress.update(setup.chunk * len(live),
-                      note=f"{sum(s is not None for s in g.status)}/{n} done")
-    new_live = [i for i in live if not g.status[i]]
-    if keep_params and len(new_live) < len(live):
-      params = _host(state["params"])
-      for j, i in enumerate(live):
-        if g.status[i]:
-          g.params[i] = jax.tree_util.tree_map(lambda a, j=j: a[j], params)
-    if new_live and bucket(len(new_live), n_dev) < b:
-      keep = [live.index(i) for i in new_live]
-      nb = bucket(len(new_live), n_dev)
-      keep += [keep[0]] * (nb - len(keep))
-      state = _put(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
-                                          _host(state)), shard)
-    elif new_live and len(new_live) < len(live):
-      # Same bucket: move live members to the front so slot j <-> new_live[j].
-      keep = [live.index(i) for i in new_live]
-      keep += [keep[0]] * (b - len(keep))
-      state = _put(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
-                                          _host(state)), shard)
-    live = new_live
+    snapshot = (copy.deepcopy(g), list(live), state)
+    try:
+      state, live, b = _step(setup, hps, rule, g, live, state, chunk_fn, shard,
+                             n_dev, acc_i, needed, on_chunk, progress,
+                             keep_params)
+    except KeyboardInterrupt:
+      if ckpt:
+        _save_ckpt(ckpt, n, setup, *snapshot)
+      raise
     if ckpt and live and time.time() - last_ckpt > ckpt_every:
       _save_ckpt(ckpt, n, setup, g, live, state)
       last_ckpt = time.time()
   if ckpt and os.path.exists(ckpt):
     os.remove(ckpt)
+  return _results(g, n, acc_i)
+
+
+def _step(setup, hps, rule, g, live, state, chunk_fn, shard, n_dev, acc_i,
+          needed, on_chunk, progress, keep_params):
+  """One chunk of the live members plus the host bookkeeping after it."""
+  b = bucket(len(live), n_dev)
+  idx = live + [live[0]] * (b - len(live))
+  hp = _put(_stack([hps[i] for i in idx]), shard)
+  active = _put(np.array([j < len(live) for j in range(b)]), shard)
+  state, m = chunk_fn(state, hp, active)
+  m = np.asarray(m)
+  finished = []
+  for j, i in enumerate(live):
+    row = m[j]
+    g.curves[i].append(row.tolist())
+    g.steps[i] += setup.chunk
+    acc = float(row[acc_i])
+    if not np.all(np.isfinite(row[:2])):
+      g.status[i] = "diverged"
+    elif acc >= rule.target:
+      g.status[i] = "success"
+    elif g.steps[i] >= rule.max_steps:
+      g.status[i] = "failed"
+    if acc > g.best[i] + rule.min_delta:
+      g.best[i], g.since_best[i] = acc, 0
+    else:
+      g.best[i] = max(g.best[i], acc)
+      g.since_best[i] += 1
+      if rule.patience and g.since_best[i] >= rule.patience and not g.status[i]:
+        g.status[i] = "stalled"
+    if g.status[i]:
+      finished.append(i)
+  if needed is not None:
+    want = set(needed(g))
+    for i in live:
+      if not g.status[i] and i not in want:
+        g.status[i] = "skipped"
+  if on_chunk is not None:
+    on_chunk(g, state, live)
+  if progress is not None:
+    progress.update(setup.chunk * len(live),
+                    note=f"{sum(s is not None for s in g.status)}/{len(g.status)} done")
+  new_live = [i for i in live if not g.status[i]]
+  if keep_params and len(new_live) < len(live):
+    params = _host(state["params"])
+    for j, i in enumerate(live):
+      if g.status[i]:
+        g.params[i] = jax.tree_util.tree_map(lambda a, j=j: a[j], params)
+  if new_live and bucket(len(new_live), n_dev) < b:
+    keep = [live.index(i) for i in new_live]
+    nb = bucket(len(new_live), n_dev)
+    keep += [keep[0]] * (nb - len(keep))
+    state = _put(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
+                                        _host(state)), shard)
+  elif new_live and len(new_live) < len(live):
+    # Same bucket: move live members to the front so slot j <-> new_live[j].
+    keep = [live.index(i) for i in new_live]
+    keep += [keep[0]] * (b - len(keep))
+    state = _put(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
+                                        _host(state)), shard)
+  return state, new_live, b
+
+
+def _results(g, n, acc_i):
   out = []
   for i in range(n):
     c = np.array(g.curves[i]) if g.curves[i] else np.zeros((0, len(train.METRICS)))

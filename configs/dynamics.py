@@ -1,0 +1,92 @@
+"""Training dynamics and the hallucination stage (SPEC section 5, paper Fig. 5).
+
+Presets: `smoke` (tests, seconds), default (linear attention, one-hot
+embeddings, structured table, SGD; ~4 min on 2 CPU cores), `paper` (SPEC
+section 5 with more seeds and a wider S sweep), `softmax` (the one-layer
+softmax transformer of SPEC section 2: random embeddings and fact table,
+AdamW) and `softmax_paper`.
+"""
+import ml_collections
+
+PRESETS = ("smoke", "paper", "softmax", "softmax_paper")
+
+
+def get_config(arg=None):
+  c = ml_collections.ConfigDict()
+  c.experiment = "factrecall.dynamics:run"
+  c.seed = 0                      # base seed; member seeds are seed + i
+  c.model = "linear"              # linear (attention, one-hot, d = vocab) | softmax
+
+  c.task = ml_collections.ConfigDict()
+  c.task.S = 16                   # subjects of the main run (the stage figure)
+  c.task.R = 4                    # relations (fixed across the S sweep)
+  c.task.D = 8                    # answers per relation
+  c.task.n_noise = 20             # noise tokens; -1 = S + R
+  c.task.T = 32                   # sequence length (EOS last)
+  c.task.table = "structured"     # fact table: structured | random
+  c.task.S_sweep = (8, 32)        # more S values for the stage-length scaling
+
+  c.transformer = ml_collections.ConfigDict()  # used when model = softmax
+  c.transformer.d = 32            # embedding dimension
+  c.transformer.H = 4             # heads
+  c.transformer.d_h = 8           # head size
+  c.transformer.m = 64            # MLP width; 0 = attention-only
+
+  c.train = ml_collections.ConfigDict()
+  c.train.optimizer = "sgd"       # sgd (plain) | adam (AdamW, weight decay 0)
+  c.train.lr = 0.1                # learning rate
+  c.train.batch = 1024            # fresh samples per step
+  c.train.chunk = 32              # steps between evaluations (<= 32)
+  c.train.steps = 8192            # budget of the main S (trained to the end)
+  c.train.n_seeds = 6             # seeds at the main S
+  c.train.sweep_max_steps = 16384  # budget of the other S (stop at t_subj)
+  c.train.sweep_seeds = 3         # seeds per other S
+
+  c.stages = ml_collections.ConfigDict()
+  c.stages.rel_frac = 0.1         # relation learned: rel_loss <= rel_frac*log R
+  c.stages.target = 0.99          # subject learned: accuracy >= target
+  c.stages.kl_frac = 0.1          # plateau: KL(unif A_r || model) <= kl_frac*log D
+  c.stages.min_plateau_steps = 64  # a plateau this long counts as "seen"
+  c.stages.scaling_measure = "stage"  # length vs S: stage (t_subj-t_rel) | plateau
+
+  c.claims = ml_collections.ConfigDict()
+  c.claims.loss_tol = 0.05        # plateau losses within ±tol of log D, log DR
+  c.claims.n_boot = 1000          # bootstrap resamples (scaling slope CI)
+
+  c.plot_S = 0                    # S of the stage figure; 0 = task.S
+
+  if arg == "smoke":
+    c.task.S, c.task.R, c.task.D, c.task.n_noise = 8, 2, 4, 6
+    c.task.S_sweep = (4,)
+    c.train.lr = 0.5
+    c.train.batch = 256
+    c.train.steps = 512
+    c.train.n_seeds = 2
+    c.train.sweep_max_steps = 512
+    c.train.sweep_seeds = 2
+    c.claims.n_boot = 100
+  elif arg == "paper":
+    c.task.S_sweep = (8, 32, 64, 128)
+    c.train.n_seeds = 10
+    c.train.sweep_max_steps = 2 ** 16
+    c.train.sweep_seeds = 5
+  elif arg in ("softmax", "softmax_paper"):
+    c.model = "softmax"
+    c.task.table = "random"
+    c.task.S = 64
+    c.task.S_sweep = (16, 32, 128)
+    c.train.optimizer = "adam"
+    c.train.lr = 1e-3
+    c.train.steps = 2048
+    c.train.n_seeds = 3
+    c.train.sweep_max_steps = 2048
+    c.train.sweep_seeds = 3
+    c.stages.scaling_measure = "plateau"
+    if arg == "softmax_paper":
+      c.task.S_sweep = (16, 32, 128, 256)
+      c.train.steps = 2 ** 14
+      c.train.n_seeds = 5
+      c.train.sweep_max_steps = 2 ** 14
+      c.train.sweep_seeds = 5
+      c.transformer.d, c.transformer.d_h, c.transformer.m = 64, 16, 128
+  return c

@@ -1,0 +1,45 @@
+"""MeMo single-layer capacity: stored pairs vs h*d_h*d (SPEC section 6).
+
+Presets: `smoke` (tests, seconds), default (2-core CPU, ~5 min), `paper`
+(SPEC's full grid with a 100,000-symbol vocabulary; accelerators, hours).
+"""
+import ml_collections
+
+PRESETS = ("smoke", "paper")
+
+
+def get_config(arg=None):
+  c = ml_collections.ConfigDict()
+  c.experiment = "factrecall.memo:run_capacity"
+  c.seed = 0                     # base seed; run seeds are seed + seeds[i]
+  c.seeds = (0, 1)               # independent memories per grid point
+  c.vocab = 100_000              # uniform random symbols
+  c.h_list = (2, 4, 8)           # tokens per key
+  c.d_h_list = (16, 32)          # size of a token's input vector
+  c.d_list = (256, 512)          # size of the output vectors
+  c.batch = 50                   # pairs stored between evaluations
+  c.max_batches = 400            # storing budget per run (then censored)
+  c.threshold = 0.9              # store while (acc first + acc current)/2 >
+  c.chunk = 8192                 # vocabulary rows scored at once
+  c.group_by = "d"               # one vmapped call per: d (h*d_h zero-padded,
+                                 # same results) or n_d (h*d_h and d; less memory)
+  c.guess_c = 0.05               # pairs per parameter, only for the ETA
+  c.n_boot = 1000                # bootstrap resamples for CIs
+  c.slope_band = (0.85, 1.15)    # log-log slope CI inside -> "supported"
+  if arg == "smoke":
+    c.vocab = 2000
+    c.h_list = (2, 4)
+    c.d_h_list = (8, 16)
+    c.d_list = (64,)
+    c.batch = 20
+    c.max_batches = 100
+    c.n_boot = 200
+  elif arg == "paper":
+    c.seeds = (0, 1, 2)
+    c.h_list = (2, 4, 8, 16, 32)
+    c.d_h_list = (16, 32, 64, 128, 256)
+    c.d_list = (512, 1024, 2048, 4096, 8192)
+    c.batch = 1000
+    c.max_batches = 1_000_000
+    c.group_by = "n_d"
+  return c
