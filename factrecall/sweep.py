@@ -94,11 +94,26 @@ def _stack(hps):
 
 
 def _put(tree, sharding):
-  return jax.tree_util.tree_map(lambda a: jax.device_put(a, sharding), tree)
+  """Host arrays (the same on every process) -> global arrays on the mesh.
+
+  Each process fills only its addressable shards, so this works unchanged
+  with several processes (jax.distributed)."""
+  def one(a):
+    a = np.asarray(a)
+    return jax.make_array_from_callback(a.shape, sharding, lambda i: a[i])
+  return jax.tree_util.tree_map(one, tree)
+
+
+def _fetch(a):
+  """A global array as one numpy array on every process."""
+  if getattr(a, "is_fully_addressable", True):
+    return np.asarray(a)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return np.asarray(multihost_utils.process_allgather(a, tiled=True))
 
 
 def _host(tree):
-  return jax.tree_util.tree_map(np.asarray, tree)
+  return jax.tree_util.tree_map(_fetch, tree)
 
 
 class Group:
@@ -174,7 +189,7 @@ def _step(setup, hps, rule, g, live, state, chunk_fn, shard, n_dev, acc_i,
   hp = _put(_stack([hps[i] for i in idx]), shard)
   active = _put(np.array([j < len(live) for j in range(b)]), shard)
   state, m = chunk_fn(state, hp, active)
-  m = np.asarray(m)
+  m = _fetch(m)
   finished = []
   for j, i in enumerate(live):
     row = m[j]

@@ -41,6 +41,11 @@ def test_smoke_writes_contract_and_resumes(tmp_path, capsys):
   assert open(os.path.join(wd, "results.jsonl")).read() == before
   summary2 = json.load(open(os.path.join(wd, "summary.json")))
   assert summary2["claims"] == summary["claims"]
+  assert sum(summary["members"].values()) == len(recs)
+  # Determinism: a fresh run with the same config gives identical bytes.
+  wd2 = str(tmp_path / "run2")
+  assert cli.entry(SMOKE + ["--workdir", wd2]) == 0
+  assert open(os.path.join(wd2, "results.jsonl")).read() == before
 
 
 BAD = [

@@ -12,6 +12,13 @@ from factrecall import tasks
 from factrecall import train
 
 
+# Jitted entry points: eager mode would compile every primitive separately.
+_init_params = jax.jit(models.init_params, static_argnums=0)
+_fact_table = jax.jit(tasks.fact_table, static_argnums=2)
+_sample = jax.jit(tasks.sample_batch, static_argnums=(3, 4))
+_embed = jax.jit(models.gaussian_embeddings, static_argnums=(1, 2, 3))
+
+
 def _hp(k=6, D=4, lr=1e-2, seed=0, **kw):
   return dict(tasks.task_values(k, k, D, **kw), lr=np.float32(lr),
               seed=np.uint32(seed))
@@ -20,18 +27,18 @@ def _hp(k=6, D=4, lr=1e-2, seed=0, **kw):
 def test_param_count_matches_spec_and_params():
   s = models.TransformerShape(d=4, H=2, d_h=3, m=5)
   assert models.param_count(s) == 4 * 2 * 3 * 4 + 2 * 5 * 4 == 136
-  p = models.init_params(s, rng.key(0))
+  p = _init_params(s, rng.key(0))
   n = sum(p[k].size for k in ("Q", "K", "V", "O", "W1", "W2"))
   assert n == 136
   s0 = models.TransformerShape(d=4, H=2, d_h=3, m=0)
-  assert models.param_count(s0) == 96 and set(models.init_params(s0, rng.key(0))) == {"Q", "K", "V", "O"}
+  assert models.param_count(s0) == 96 and set(_init_params(s0, rng.key(0))) == {"Q", "K", "V", "O"}
 
 
 def test_init_params_match_flax_structure_and_scale():
   s = models.TransformerShape(d=64, H=4, d_h=16, m=128)
   mod = models.OneLayerTransformer(s.d, s.H, s.d_h, s.m)
   flax_p = mod.init(jax.random.PRNGKey(0), method="init_params")["params"]
-  ours = models.init_params(s, rng.key(1))
+  ours = _init_params(s, rng.key(1))
   assert jax.tree_util.tree_map(jnp.shape, flax_p) == jax.tree_util.tree_map(jnp.shape, ours)
   for k in ("Q", "K", "V", "O", "W1", "W2"):
     np.testing.assert_allclose(np.std(ours[k]), np.std(flax_p[k]), rtol=0.1)
@@ -42,8 +49,8 @@ def test_init_params_match_flax_structure_and_scale():
 def test_sampler_invariants_small():
   hp = _hp(k=5, D=3)
   ts = tasks.shape_for([hp], 12, pad=False)
-  table = tasks.fact_table(rng.key(1), hp, ts)
-  tok, s, r, y = tasks.sample_batch(rng.key(2), hp, table, ts, 256)
+  table = _fact_table(rng.key(1), hp, ts)
+  tok, s, r, y = _sample(rng.key(2), hp, table, ts, 256)
   tok = np.asarray(tok)
   S, R, n_noise = 5, 5, 10
   assert tok.shape == (256, 12)
@@ -57,7 +64,7 @@ def test_sampler_invariants_small():
 def test_structured_table_by_hand():
   hp = _hp(k=4, D=2, table="structured")
   ts = tasks.shape_for([hp], 8, pad=False)
-  t = np.asarray(tasks.fact_table(rng.key(0), hp, ts))
+  t = np.asarray(_fact_table(rng.key(0), hp, ts))
   # a*(s, r) = D r + floor(s D / S) with S = 4, D = 2.
   assert t.tolist() == [[0, 2, 4, 6], [0, 2, 4, 6], [1, 3, 5, 7], [1, 3, 5, 7]]
 
@@ -67,14 +74,14 @@ def test_padding_does_not_change_a_members_data():
   small = tasks.shape_for([hp], 10, pad=False)
   big = tasks.TaskShape(S_max=9, R_max=7, D_max=4, n_noise_max=20, T=10)
   key = rng.key(3)
-  t_s, t_b = tasks.fact_table(key, hp, small), tasks.fact_table(key, hp, big)
+  t_s, t_b = _fact_table(key, hp, small), _fact_table(key, hp, big)
   np.testing.assert_array_equal(t_s, t_b[:5, :5])
-  b_s = tasks.sample_batch(key, hp, t_s, small, 64)
-  b_b = tasks.sample_batch(key, hp, t_b, big, 64)
+  b_s = _sample(key, hp, t_s, small, 64)
+  b_b = _sample(key, hp, t_b, big, 64)
   for a, b in zip(b_s, b_b):
     np.testing.assert_array_equal(a, b)
-  E_s, _ = models.gaussian_embeddings(key, small.vocab, 15, 8)
-  E_b, _ = models.gaussian_embeddings(key, big.vocab, 28, 8)
+  E_s, _ = _embed(key, small.vocab, 15, 8)
+  E_b, _ = _embed(key, big.vocab, 28, 8)
   np.testing.assert_array_equal(E_s, E_b[:small.vocab])
 
 
@@ -84,8 +91,8 @@ def test_fast_path_matches_reference_logits_and_grads(m):
   hp = _hp(k=7, D=4)
   ts = tasks.shape_for([hp], 16)
   setup = train.Setup(s, ts, batch=64)
-  st = train.init(setup, hp)
-  tok, _, _, y = tasks.sample_batch(rng.key(5), hp, st["table"], ts, 64)
+  st = jax.jit(train.init, static_argnums=0)(setup, hp)
+  tok, _, _, y = _sample(rng.key(5), hp, st["table"], ts, 64)
   mod = train.build_model(s)
   eos = tasks.eos_id(hp)
   # Larger weights so attention is far from uniform.
@@ -95,8 +102,9 @@ def test_fast_path_matches_reference_logits_and_grads(m):
     lg = mod.apply({"params": p}, tok, st["E"], st["U"], eos, method=method)
     return jnp.mean(jax.nn.logsumexp(lg, -1) - lg[jnp.arange(64), y]), lg
 
-  (l1, lg1), g1 = jax.value_and_grad(loss, has_aux=True)(params, None)
-  (l2, lg2), g2 = jax.value_and_grad(loss, has_aux=True)(params, mod.reference)
+  vg = jax.jit(jax.value_and_grad(loss, has_aux=True), static_argnums=1)
+  (l1, lg1), g1 = vg(params, None)
+  (l2, lg2), g2 = vg(params, "reference")
   # float32 rounding: relative to each array's scale.
   scale = lambda a: float(np.abs(a).max())
   np.testing.assert_allclose(lg1, lg2, rtol=1e-5, atol=2e-6 * scale(lg2))
@@ -137,7 +145,7 @@ def test_group_sharded_equals_unsharded_and_alone():
   s = models.TransformerShape(d=8, H=2, d_h=4, m=8)
   hps = [_hp(k=k, D=4, lr=lr) for k in (3, 5, 8) for lr in (3e-3, 1e-2)]
   setup = train.Setup(s, tasks.shape_for(hps, 8), batch=64, chunk=16)
-  rule = sweep.StopRule(max_steps=64, target=0.99)
+  rule = sweep.StopRule(max_steps=32, target=0.99)
   r8 = sweep.run_group(setup, hps, rule)
   r2 = sweep.run_group(setup, hps, rule, devices=jax.devices()[:2])
   r1 = sweep.run_group(setup, hps, rule, devices=jax.devices()[:1])

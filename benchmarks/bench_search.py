@@ -1,0 +1,64 @@
+"""Wall time and peak memory of one capacity search, as the paper's code runs it.
+
+python benchmarks/bench_search.py
+Shape d=16, H=8, d_h=2, m=16, D=8, S=R searched in 8..64, learning rates
+{1e-3, 3e-3, 1e-2}, at most 2^14 steps, batch 1024. Two runs of our CLI in
+fresh processes: `reference` settings (no pruning, no patience: every probe
+trains until success or the budget, like the paper's code) and our default
+search settings. The paper's code needs about 30 minutes and 15 GB on a
+2-core machine for this search (it pre-generates 2^24 samples).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # pylint: disable=g-import-not-at-top
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASE = ["--config=capacity", "--config.model.d_list=16",
+        "--config.model.ratios=((1.0,1.0),)", "--config.train.max_steps=16384",
+        "--config.search.lo_per_param=0.0417",  # S=R=8: 64 facts / 1536
+        "--config.search.hi_per_param=2.667",   # S=R=64: 4096 facts / 1536
+        "--config.search.k_max=64", "--config.search.resolution=0.0",
+        "--config.search.n_candidates=8"]
+MODES = {
+    "reference (no pruning, no patience)": ["--config.search.prune=false",
+                                            "--config.train.patience=0"],
+    "ours (pruning, patience 6)": [],
+}
+
+
+def run(args):
+  wd = tempfile.mkdtemp(prefix="bench_search_")
+  cmd = [sys.executable, os.path.join(ROOT, "experiments", "sweep.py")] + args + [
+      "--workdir", wd]
+  # A fresh wrapper process per run, so RUSAGE_CHILDREN is this run's peak.
+  wrapper = ("import resource, subprocess, sys, time; t = time.time(); "
+             "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+             "print(time.time() - t, resource.getrusage("
+             "resource.RUSAGE_CHILDREN).ru_maxrss)")
+  out = subprocess.run([sys.executable, "-c", wrapper] + cmd,
+                       capture_output=True, text=True, check=True)
+  wall, peak_kib = out.stdout.split()
+  with open(os.path.join(wd, "summary.json")) as f:
+    facts = json.load(f)["capacities"][0]["facts"]
+  return float(wall), float(peak_kib) / 1024, facts
+
+
+def main():
+  print(common.machine())
+  rows = []
+  for name, extra in MODES.items():
+    wall, mib, facts = run(BASE + extra)
+    rows.append([name, f"{wall:.0f}", f"{mib:.0f}", facts,
+                 f"{30 * 60 / wall:.0f}x", f"{15 * 1024 / mib:.0f}x"])
+  common.table(rows, ["search", "wall s", "peak MiB", "facts stored",
+                      "vs paper 30 min", "vs paper 15 GB"])
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,70 @@
+"""Attention-MLP trade-off at a fixed number of facts (paper Fig. 4 right).
+
+Every (H, m) cell of the grid trains n_seeds models at S = R = 32 (1024
+facts); a heatmap shows accuracy over (attention, MLP) parameters and a line
+a*x + b*y = c is fitted to the boundary of the 100%-accuracy region.
+Presets: `smoke` (tests, seconds), default (2-core CPU, ~6 min: coarse grid,
+shorter budget), `paper` (SPEC section 3's 13 x 13 grid, for accelerators).
+Cost: one compiled group per (H, m) cell (its seeds share the shape).
+"""
+import ml_collections
+
+PRESETS = ("smoke", "paper")
+
+
+def get_config(arg=None):
+  c = ml_collections.ConfigDict()
+  c.experiment = "factrecall.tradeoff:run"
+  c.seed = 0                      # base seed; member seeds are seed + i
+
+  c.task = ml_collections.ConfigDict()
+  c.task.S = 32                   # subjects
+  c.task.R = 32                   # relations (facts = S * R)
+  c.task.D = 8                    # answers per relation
+  c.task.n_noise = 64             # noise tokens; -1 = S + R
+  c.task.T = 32                   # sequence length (EOS last)
+
+  c.model = ml_collections.ConfigDict()
+  c.model.d = 32                  # embedding dimension
+  c.model.d_h = 8                 # head size
+  c.model.H_list = (1, 4, 8, 16)  # heads (x = d * d_h * H)
+  c.model.m_list = (0, 32, 64, 128)  # MLP widths, 0 = attention-only (y = d * m)
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch = 1024            # fresh samples per step
+  c.train.chunk = 128             # steps between evaluations
+  c.train.max_steps = 2 ** 11     # step budget per member
+  c.train.target = 1.0            # accuracy that counts as solved (stop there)
+  c.train.lr = 1e-2               # AdamW (weight decay 0) learning rate
+  c.train.patience = 6            # evaluations w/o improvement -> stalled; 0=off
+  c.train.n_seeds = 2             # models per cell (different seeds)
+
+  c.fit = ml_collections.ConfigDict()
+  c.fit.n_boot = 1000             # bootstrap resamples (seeds per cell + crossing in its bracket)
+  c.fit.solved_frac = 0.5         # a cell is solved if >= this fraction of its seeds reach target
+  c.fit.rate_band = (0.25, 1.0)   # exchange rate CI inside -> "supported" (0.5 = every counted parameter equal)
+  c.fit.ratio_band = 2.0          # facts/param MLP-heavy vs attention-only within this factor -> "supported"
+
+  c.checkpoint_every = 30.0       # seconds between in-flight group checkpoints
+
+  if arg == "smoke":
+    c.task.S = 8
+    c.task.R = 8
+    c.task.n_noise = -1
+    c.task.T = 16
+    c.model.d = 16
+    c.model.d_h = 4
+    c.model.H_list = (1, 4)
+    c.model.m_list = (0, 32)
+    c.train.batch = 128
+    c.train.chunk = 64
+    c.train.max_steps = 256
+    c.train.patience = 0
+    c.fit.n_boot = 100
+  elif arg == "paper":
+    c.model.H_list = (1, 2, 4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32)
+    c.model.m_list = (0, 1, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128)
+    c.train.max_steps = 2 ** 14
+    c.train.patience = 0
+    c.train.n_seeds = 3
+  return c

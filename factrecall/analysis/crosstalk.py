@@ -1,0 +1,288 @@
+"""Crosstalk: pairwise angles between MLP keys (SPEC section 7, Gupta et al.).
+
+Two key sites of the one-layer transformer at the EOS position: the MLP input
+h (input of W1) and the post-ReLU hidden vector (input of W2). Kinds of keys:
+  (a) "random": single tokens. This model only computes the EOS position, so
+      "random tokens of unrelated sequences" becomes the key of each token v
+      alone: the attention output when EOS attends only to v,
+      h_v = concat_h(E_v V_h) O, and the MLP's hidden vector of h_v; every
+      non-EOS token of the vocabulary (subjects, relations, noise) once.
+  (b) "factual": the EOS query of every (s, r) prompt, under several draws of
+      noise/positions; only pairs of *different* facts are compared.
+  (c) "noise_seq" (reported, not in claims): EOS of T-1 noise tokens + EOS.
+      Attention averages ~T tokens, so these keys collapse onto one mean
+      direction (angles near 0), which is why (a) uses single tokens.
+Angles theta_ij = arccos(k_i.k_j / |k_i||k_j|) in degrees over random pairs;
+zero keys (all neurons off) have no angle and are dropped (their fraction is
+reported). Orthogonality is measured by dev = mean |theta - 90 deg|; CIs
+resample keys (a cluster bootstrap: pairs sharing a key are not independent).
+"""
+import numpy as np
+
+from factrecall import output
+from factrecall import progress as progress_lib
+from factrecall.analysis import checkpoints
+from factrecall.output import UserError
+
+SITES = ("h", "hidden")
+KINDS = ("random", "factual")
+ALL_KINDS = KINDS + ("noise_seq",)
+
+
+# ---------------------------------------------------------------- math
+
+
+def unit_rows(X):
+  """Rows of X normalised; rows of norm 0 are dropped. Returns (U, kept idx)."""
+  X = np.asarray(X, np.float64)
+  n = np.linalg.norm(X, axis=1)
+  keep = np.nonzero(n > 1e-12)[0]
+  return X[keep] / n[keep, None], keep
+
+
+def sample_pairs(n, n_pairs, rng, groups=None):
+  """n_pairs random index pairs (i, j), i != j (and groups[i] != groups[j]
+  if groups is given), drawn with replacement."""
+  if n < 2:
+    return np.zeros((0,), int), np.zeros((0,), int)
+  i = rng.integers(0, n, 2 * n_pairs + 64)
+  j = rng.integers(0, n, 2 * n_pairs + 64)
+  ok = i != j if groups is None else groups[i] != groups[j]
+  i, j = i[ok][:n_pairs], j[ok][:n_pairs]
+  return i, j
+
+
+def angles_deg(U, i, j):
+  """Angles in degrees between unit rows U[i] and U[j]."""
+  c = np.clip(np.sum(U[i] * U[j], axis=1), -1.0, 1.0)
+  return np.degrees(np.arccos(c))
+
+
+def angle_stats(theta):
+  """Mean, quantiles, dev = mean|theta-90| and mean |cos| of angles (deg)."""
+  theta = np.asarray(theta, np.float64)
+  if theta.size == 0:
+    nan = float("nan")
+    return dict(mean=nan, dev=nan, abs_cos=nan, q05=nan, q25=nan, q50=nan,
+                q75=nan, q95=nan, n=0)
+  q = np.percentile(theta, [5, 25, 50, 75, 95])
+  return dict(mean=float(theta.mean()), dev=float(np.mean(np.abs(theta - 90))),
+              abs_cos=float(np.mean(np.abs(np.cos(np.radians(theta))))),
+              q05=float(q[0]), q25=float(q[1]), q50=float(q[2]),
+              q75=float(q[3]), q95=float(q[4]), n=int(theta.size))
+
+
+class KeySet:
+  """Keys of one (model, site, kind): unit vectors, pair sample, their angles,
+  and a cluster bootstrap of the mean dev over keys."""
+
+  def __init__(self, X, n_pairs, rng, groups=None):
+    self.U, keep = unit_rows(X)
+    self.zero_frac = 1.0 - len(keep) / max(1, len(X))
+    self.groups = None if groups is None else np.asarray(groups)[keep]
+    self.i, self.j = sample_pairs(len(self.U), n_pairs, rng, self.groups)
+    self.theta = angles_deg(self.U, self.i, self.j)
+    self.stats = angle_stats(self.theta)
+
+  def boot_dev(self, rng):
+    """dev after resampling the keys with replacement (pairs mapped through
+    the resample; pairs that collapse onto one key or fact are dropped)."""
+    n = len(self.U)
+    if n < 2:
+      return float("nan")
+    pi = rng.integers(0, n, n)
+    a, b = pi[self.i], pi[self.j]
+    ok = a != b if self.groups is None else self.groups[a] != self.groups[b]
+    a, b = a[ok], b[ok]
+    if n <= 4096:  # |angle - 90| of every key pair, computed once
+      if not hasattr(self, "_dev_NxN"):
+        g = np.clip(self.U @ self.U.T, -1.0, 1.0)
+        self._dev_NxN = np.abs(np.degrees(np.arccos(g)) - 90.0).astype(
+            np.float32)
+      return float(np.mean(self._dev_NxN[a, b]))
+    return float(np.mean(np.abs(angles_deg(self.U, a, b) - 90.0)))
+
+
+def boot_ci(values, boots):
+  """(estimate, [2.5, 97.5] percentile CI) from a point value and replicates."""
+  boots = np.asarray(boots, float)
+  boots = boots[np.isfinite(boots)]
+  if boots.size == 0:
+    return float(values), [float("nan")] * 2
+  return float(values), [float(np.percentile(boots, 2.5)),
+                         float(np.percentile(boots, 97.5))]
+
+
+# ---------------------------------------------------------------- runner
+
+
+def validate(cfg):
+  checkpoints_validate(cfg)
+  if cfg.n_pairs < 10:
+    raise UserError(f"n_pairs={cfg.n_pairs}: must be >= 10")
+  if cfg.n_contexts < 1:
+    raise UserError(f"n_contexts={cfg.n_contexts}: must be >= 1")
+  if cfg.n_random < 2:
+    raise UserError(f"n_random={cfg.n_random}: must be >= 2")
+  if cfg.n_boot < 10:
+    raise UserError(f"n_boot={cfg.n_boot}: must be >= 10")
+
+
+def checkpoints_validate(cfg):
+  """Checks shared by the analysis configs (task, models, train fields)."""
+  t, tr = cfg.task, cfg.train
+  for f in ("S", "R", "D"):
+    if int(t[f]) < 1:
+      raise UserError(f"task.{f}={t[f]}: must be an integer >= 1")
+  if t.R < 2 or t.S < 2:
+    raise UserError(f"task.S={t.S}, task.R={t.R}: need at least 2 of each")
+  if t.T < 3:
+    raise UserError(f"task.T={t.T}: must be >= 3")
+  if t.n_noise < -1 or t.n_noise == 0:
+    raise UserError(f"task.n_noise={t.n_noise}: must be >= 1, or -1 for S+R")
+  if not cfg.models:
+    raise UserError("models=(): need at least one (d, H, d_h, m)")
+  for mo in cfg.models:
+    if len(mo) != 4 or any(int(v) < 1 for v in mo):
+      raise UserError(f"models={tuple(cfg.models)}: each entry must be "
+                      "(d, H, d_h, m) with positive integers (m >= 1: the "
+                      "analyses need an MLP)")
+  if tr.batch < 1 or tr.chunk < 1 or tr.max_steps < tr.chunk:
+    raise UserError(f"train.batch={tr.batch}, train.chunk={tr.chunk}, "
+                    f"train.max_steps={tr.max_steps}: need >= 1 and "
+                    "max_steps >= chunk")
+  if tr.lr <= 0:
+    raise UserError(f"train.lr={tr.lr}: must be > 0")
+  if not 0 < tr.target <= 1:
+    raise UserError(f"train.target={tr.target}: must be in (0, 1]")
+
+
+def collect_keys(member, cfg):
+  """{(site, kind): (X, groups)} for one trained member."""
+  st = member.state()
+  toks, facts = [], []
+  for c in range(cfg.n_contexts):
+    tok, s, r, _ = checkpoints.fact_prompts(member, st, 1000 + c)
+    toks.append(tok)
+    facts.append(s * int(member.hp["R"]) + r)
+  hf, kf = checkpoints.activations(member, np.concatenate(toks), st)
+  hn, kn = checkpoints.activations(
+      member, checkpoints.noise_prompts(member, 0, cfg.n_random), st)
+  ht, kt = checkpoints.token_keys(member, st)
+  g = np.concatenate(facts)
+  return {("h", "random"): (ht, None), ("hidden", "random"): (kt, None),
+          ("h", "factual"): (hf, g), ("hidden", "factual"): (kf, g),
+          ("h", "noise_seq"): (hn, None), ("hidden", "noise_seq"): (kn, None)}
+
+
+def run(cfg, wd):
+  """Trains/reloads the models, measures key angles, figures and claims."""
+  from factrecall import plots  # pylint: disable=g-import-not-at-top
+  prog = progress_lib.Progress(len(cfg.models) * cfg.train.max_steps,
+                               desc=cfg.name, enabled=wd.is_writer)
+  trained = checkpoints.train_models(cfg, wd, progress=prog)
+  prog.close()
+  done = {r["key"] for r in wd.records() if r.get("kind") == "crosstalk"}
+  rng = np.random.default_rng(cfg.seed)
+  per_model, new = [], []
+  for name, member, rec in trained:
+    keys = collect_keys(member, cfg)
+    sets = {sk: KeySet(X, cfg.n_pairs, rng, g) for sk, (X, g) in keys.items()}
+    row = dict(rec, kind="crosstalk", key="crosstalk|" + name, model=name)
+    for (site, kind), ks in sets.items():
+      for k, v in ks.stats.items():
+        row[f"{site}_{kind}_{k}"] = v
+      row[f"{site}_{kind}_zero_frac"] = ks.zero_frac
+    per_model.append((name, member, rec, sets, row))
+    if row["key"] not in done:
+      new.append(row)
+  wd.append(new)
+
+  claims = _claims(cfg, per_model, rng)
+  if wd.is_writer:
+    for site in SITES:
+      _histogram(plots, wd.figure(f"crosstalk_{site}"), site, per_model,
+                 cfg.bins)
+  return {"experiment": cfg.name, "claims": claims,
+          "models": [row for *_, row in per_model]}
+
+
+def _claims(cfg, per_model, rng):
+  """Claims (a) hidden vs input and (b) factual vs random, per site."""
+  def stat(fn):
+    point = np.mean([fn(lambda sk, s=sets: s[sk].stats["dev"])
+                     for *_, sets, _ in per_model])
+    boots = []
+    for _ in range(cfg.n_boot):
+      vals = []
+      for *_, sets, _ in per_model:
+        cache = {}
+
+        def dev(sk, sets=sets, cache=cache):
+          if sk not in cache:
+            cache[sk] = sets[sk].boot_dev(rng)
+          return cache[sk]
+        vals.append(fn(dev))
+      boots.append(np.mean(vals))
+    return boot_ci(point, boots)
+
+  def mean_angle(site, kind):
+    return float(np.mean([s[(site, kind)].stats["mean"]
+                          for *_, s, _ in per_model]))
+
+  def devs(site, kind):
+    return float(np.mean([s[(site, kind)].stats["dev"]
+                          for *_, s, _ in per_model]))
+
+  n_models = len(per_model)
+  where = (f"{n_models} model(s) "
+           f"{', '.join(n for n, *_ in per_model)}; CI: key-resampling "
+           f"bootstrap ({cfg.n_boot} replicates) of the mean over models")
+  claims = []
+  for kind in KINDS:
+    m, ci = stat(lambda dev, k=kind: dev(("h", k)) - dev(("hidden", k)))
+    claims.append(output.claim(
+        f"hidden_more_orthogonal_{kind}",
+        f"{kind} keys ({_KIND_TEXT[kind]}): "
+        f"hidden (post-ReLU, W2-input) keys are closer to orthogonal than "
+        f"MLP-input keys h; measured dev(h) - dev(hidden), dev = mean "
+        f"|angle - 90 deg| (mean angle h {mean_angle('h', kind):.1f} deg, "
+        f"dev {devs('h', kind):.1f}; hidden {mean_angle('hidden', kind):.1f} "
+        f"deg, dev {devs('hidden', kind):.1f}); {where}",
+        m, ci, output.sign_verdict(ci, positive=True)))
+  for site in SITES:
+    m, ci = stat(lambda dev, s=site: dev((s, "factual")) - dev((s, "random")))
+    claims.append(output.claim(
+        f"factual_less_orthogonal_{site}",
+        f"site {site}: keys of factual queries (EOS of (s, r) prompts, "
+        f"different facts) are less orthogonal than random-token keys "
+        f"({_KIND_TEXT['random']}); measured dev(factual) - "
+        f"dev(random) (mean angle factual {mean_angle(site, 'factual'):.1f} "
+        f"deg vs random {mean_angle(site, 'random'):.1f} deg); {where}",
+        m, ci, output.sign_verdict(ci, positive=True)))
+  return claims
+
+
+_KIND_TEXT = dict(
+    random="single tokens: attention output when EOS attends to one token, "
+    "every non-EOS token",
+    factual="EOS query of (s, r) prompts, pairs of different facts")
+
+
+def _histogram(plots, base, site, per_model, bins):
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  n = len(per_model)
+  fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
+  edges = np.linspace(0, 180, bins + 1)
+  for ax, (name, member, rec, sets, _) in zip(axes[0], per_model):
+    for kind, color in zip(ALL_KINDS, ("tab:gray", "tab:red", "tab:blue")):
+      ks = sets[(site, kind)]
+      ax.hist(ks.theta, bins=edges, density=True, alpha=0.55, color=color,
+              label=f"{kind}: mean {ks.stats['mean']:.1f}°")
+    ax.axvline(90, color="k", lw=0.8, ls="--")
+    ax.set_title(f"{member.shape.name()} (acc {rec['accuracy']:.2f})",
+                 fontsize=8)
+    ax.set_xlabel(f"pairwise angle at {site} (deg)")
+    ax.legend(fontsize=7)
+  axes[0][0].set_ylabel("density")
+  plots.save(fig, base)

@@ -1,0 +1,422 @@
+"""Attention-MLP trade-off at a fixed number of facts (SPEC section 3, paper
+Fig. 4 right): the H x m grid, the boundary of the 100%-accuracy region, the
+exchange rate between MLP and attention parameters, and the heatmap.
+
+Coordinates: x = attention parameters d*d_h*H, y = MLP parameters d*m.
+The boundary is located row by row (fixed m: where along x cells become
+solved) and column by column (fixed H: where along y), each crossing lying in
+a bracket between two grid values; a line a*x + b*y = c is fitted to the
+crossings by total least squares (in coordinates scaled by the grid's
+extent). Along that line a*dx + b*dy = 0, so one MLP parameter (dy = 1) is
+worth dx = b/a attention parameters.
+"""
+import os
+
+import numpy as np
+
+from factrecall import models
+from factrecall import output
+from factrecall import progress as progress_lib
+from factrecall import sweep
+from factrecall import tasks
+from factrecall import train
+from factrecall.output import UserError
+
+
+# ---------------------------------------------------------------- frontier
+
+
+def crossing(vals, solved):
+  """Where along sorted grid values `vals` cells switch to solved.
+
+  Returns the bracket (lo, hi) of consecutive grid values around the
+  threshold that best separates unsolved (below) from solved (above), fewest
+  misplaced cells, the middle one among ties; None if every cell is solved
+  or none is (no crossing inside the grid).
+  """
+  vals = np.asarray(vals, float)
+  solved = np.asarray(solved, bool)
+  if solved.all() or not solved.any():
+    return None
+  n = len(vals)
+  # threshold j sits between vals[j-1] and vals[j], j = 1..n-1
+  errs = [int(np.sum(solved[:j])) + int(np.sum(~solved[j:])) for j in range(1, n)]
+  best = min(errs)
+  ties = [j for j, e in zip(range(1, n), errs) if e == best]
+  j = ties[(len(ties) - 1) // 2]
+  return float(vals[j - 1]), float(vals[j])
+
+
+def frontier_brackets(xs, ys, solved_YxX):
+  """Boundary crossings of a solved grid (rows: ys, columns: xs).
+
+  Returns a list of (axis, fixed, lo, hi): axis "x" for a row crossing at
+  y = fixed with x in [lo, hi], "y" for a column crossing at x = fixed.
+  """
+  solved_YxX = np.asarray(solved_YxX, bool)
+  out = []
+  for i, y in enumerate(ys):
+    b = crossing(xs, solved_YxX[i])
+    if b:
+      out.append(("x", float(y), b[0], b[1]))
+  for j, x in enumerate(xs):
+    b = crossing(ys, solved_YxX[:, j])
+    if b:
+      out.append(("y", float(x), b[0], b[1]))
+  return out
+
+
+def points_of(brackets, u=None):
+  """(x, y) points of the crossings: bracket midpoints, or lo + u*(hi - lo)."""
+  pts = []
+  for k, (axis, fixed, lo, hi) in enumerate(brackets):
+    t = 0.5 if u is None else u[k]
+    v = lo + t * (hi - lo)
+    pts.append((v, fixed) if axis == "x" else (fixed, v))
+  return np.array(pts, float).reshape(-1, 2)
+
+
+def fit_line(pts, scale=(1.0, 1.0)):
+  """Total least squares line a*x + b*y = c through points (n, 2).
+
+  Fitted in coordinates divided by `scale`; returned in the original ones,
+  signed so that a >= 0 (NaNs if fewer than 2 distinct points).
+  """
+  pts = np.asarray(pts, float).reshape(-1, 2)
+  nan = (float("nan"),) * 3
+  if len(np.unique(pts, axis=0)) < 2:
+    return nan
+  sx, sy = scale
+  q = pts / np.array([sx, sy])
+  mu = q.mean(0)
+  _, _, vt = np.linalg.svd(q - mu)
+  na, nb = vt[-1]
+  a, b = na / sx, nb / sy
+  c = a * mu[0] * sx + b * mu[1] * sy
+  if a < 0 or (a == 0 and b < 0):
+    a, b, c = -a, -b, -c
+  return float(a), float(b), float(c)
+
+
+def exchange_rate(line):
+  """b/a: attention parameters one MLP parameter is worth along the line."""
+  a, b, _ = line
+  if not (np.isfinite(a) and np.isfinite(b)) or a == 0:
+    return float("nan")
+  return float(b / a)
+
+
+def _quantiles(v):
+  v = np.asarray([x for x in v if np.isfinite(x)], float)
+  if len(v) < 10:
+    return [float("nan")] * 2
+  return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
+
+
+def analyse(xs, ys, success_YxXxN, facts, fit, seed=0):
+  """Frontier, line, exchange rate and facts-per-parameter estimates with
+  bootstrap CIs.
+
+  success_YxXxN: per cell the seeds' success flags (NaN = missing seed).
+  Bootstrap: per cell, its seeds resampled with replacement; every crossing
+  drawn uniformly inside its grid bracket (the grid's resolution).
+  """
+  xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+  succ = np.asarray(success_YxXxN, float)
+  scale = (max(xs.max(), 1.0), max(ys.max(), 1.0))
+
+  def estimate(solved, u=None):
+    br = frontier_brackets(xs, ys, solved)
+    line = fit_line(points_of(br, u), scale) if br else (float("nan"),) * 3
+    # attention-only: the row of the smallest m; MLP-heavy: the column of the
+    # smallest H. Total parameters there are 4x + 2y (SPEC section 2).
+    x_att = _row_crossing(xs, solved[0], u0(u, br, "x", ys[0]))
+    y_mlp = _row_crossing(ys, solved[:, 0], u0(u, br, "y", xs[0]))
+    p_att = 4 * x_att + 2 * ys[0]
+    p_mlp = 4 * xs[0] + 2 * y_mlp
+    return dict(brackets=br, line=line, rate=exchange_rate(line),
+                fpp_attention=facts / p_att, fpp_mlp=facts / p_mlp,
+                x_attention=x_att, y_mlp=y_mlp)
+
+  def u0(u, br, axis, fixed):
+    if u is None:
+      return 0.5
+    for k, (ax, f, _, _) in enumerate(br):
+      if ax == axis and f == fixed:
+        return u[k]
+    return 0.5
+
+  def cell_frac(s):
+    ok = np.isfinite(s)
+    return np.where(ok.any(-1), np.nansum(s, -1) / np.maximum(ok.sum(-1), 1), 0.0)
+
+  frac = cell_frac(succ)
+  solved = frac >= fit.solved_frac
+  est = estimate(solved)
+  rng = np.random.default_rng(seed)
+  boots = dict(rate=[], fpp_attention=[], fpp_mlp=[], fpp_ratio=[])
+  n_seed = succ.shape[-1]
+  for _ in range(fit.n_boot):
+    idx = rng.integers(0, n_seed, succ.shape)
+    s = np.take_along_axis(succ, idx, -1)
+    sol = cell_frac(s) >= fit.solved_frac
+    u = rng.uniform(size=2 * (len(xs) + len(ys)))
+    e = estimate(sol, u)
+    boots["rate"].append(e["rate"])
+    boots["fpp_attention"].append(e["fpp_attention"])
+    boots["fpp_mlp"].append(e["fpp_mlp"])
+    boots["fpp_ratio"].append(e["fpp_mlp"] / e["fpp_attention"])
+  est["fpp_ratio"] = est["fpp_mlp"] / est["fpp_attention"]
+  est["ci"] = {k: _quantiles(v) for k, v in boots.items()}
+  est["solved"] = solved.tolist()
+  est["solved_frac"] = frac.tolist()
+  return est
+
+
+def _row_crossing(vals, solved, u):
+  """Crossing of one row or column, u in [0, 1] inside its bracket; NaN if
+  the row has no crossing inside the grid."""
+  b = crossing(vals, solved)
+  if b is None:
+    return float("nan")
+  return b[0] + u * (b[1] - b[0])
+
+
+# ---------------------------------------------------------------- runner
+
+
+def _check_list(name, v, lo):
+  if not v or any(int(x) != x or int(x) < lo for x in v):
+    raise UserError(f"{name}={tuple(v)}: need integers >= {lo}")
+  if len(set(v)) != len(v):
+    raise UserError(f"{name}={tuple(v)}: values must be distinct")
+
+
+def validate(cfg):
+  t, mo, tr, fi = cfg.task, cfg.model, cfg.train, cfg.fit
+  for f in ("S", "R", "D"):
+    if int(t[f]) != t[f] or t[f] < 1:
+      raise UserError(f"task.{f}={t[f]}: must be an integer >= 1")
+  if t.T < 3:
+    raise UserError(f"task.T={t.T}: must be an integer >= 3")
+  if t.n_noise < -1:
+    raise UserError(f"task.n_noise={t.n_noise}: must be >= 0, or -1 for S+R")
+  if mo.d < 1 or mo.d_h < 1:
+    raise UserError(f"model.d={mo.d}, model.d_h={mo.d_h}: must be >= 1")
+  _check_list("model.H_list", mo.H_list, 1)
+  _check_list("model.m_list", mo.m_list, 0)
+  if len(mo.H_list) < 2 or len(mo.m_list) < 2:
+    raise UserError(f"model.H_list={tuple(mo.H_list)}, model.m_list="
+                    f"{tuple(mo.m_list)}: need >= 2 values each for a frontier")
+  if tr.batch < 1 or tr.chunk < 1:
+    raise UserError(f"train.batch={tr.batch}, train.chunk={tr.chunk}: must be >= 1")
+  if tr.max_steps < tr.chunk:
+    raise UserError(f"train.max_steps={tr.max_steps}: must be >= train.chunk={tr.chunk}")
+  if not tr.lr > 0:
+    raise UserError(f"train.lr={tr.lr}: must be > 0")
+  if not (0 < tr.target <= 1):
+    raise UserError(f"train.target={tr.target}: must be in (0, 1]")
+  if tr.patience < 0:
+    raise UserError(f"train.patience={tr.patience}: must be >= 0 (0 = off)")
+  if tr.n_seeds < 1:
+    raise UserError(f"train.n_seeds={tr.n_seeds}: must be >= 1")
+  if fi.n_boot < 10:
+    raise UserError(f"fit.n_boot={fi.n_boot}: must be >= 10")
+  if not (0 < fi.solved_frac <= 1):
+    raise UserError(f"fit.solved_frac={fi.solved_frac}: must be in (0, 1]")
+  if len(fi.rate_band) != 2 or not (0 <= fi.rate_band[0] < fi.rate_band[1]):
+    raise UserError(f"fit.rate_band={tuple(fi.rate_band)}: need (lo, hi) with 0 <= lo < hi")
+  if not fi.ratio_band > 1:
+    raise UserError(f"fit.ratio_band={fi.ratio_band}: must be > 1")
+  if cfg.checkpoint_every < 0:
+    raise UserError(f"checkpoint_every={cfg.checkpoint_every}: must be >= 0 seconds")
+
+
+def cells(cfg):
+  """The grid's model shapes, one per (H, m)."""
+  mo = cfg.model
+  return [models.TransformerShape(d=mo.d, H=int(H), d_h=mo.d_h, m=int(m))
+          for m in sorted(mo.m_list) for H in sorted(mo.H_list)]
+
+
+def member_hp(cfg, seed):
+  t = cfg.task
+  tv = tasks.task_values(t.S, t.R, t.D, t.n_noise)
+  return dict(tv, lr=np.float32(cfg.train.lr), seed=np.uint32(seed))
+
+
+def _key(shape, seed):
+  return f"H{shape.H}_m{shape.m}_s{seed}"
+
+
+def run(cfg, wd):
+  """Trains the grid (resuming recorded members), fits, claims, heatmap."""
+  done = {r["key"]: r for r in wd.records()}
+  rule = sweep.StopRule(max_steps=cfg.train.max_steps, target=cfg.train.target,
+                        patience=cfg.train.patience)
+  seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
+  todo = [(shape, [s for s in seeds if _key(shape, s) not in done])
+          for shape in cells(cfg)]
+  todo = [(shape, ss) for shape, ss in todo if ss]
+  budget = cfg.train.max_steps
+  prog = progress_lib.Progress(
+      max(1, sum(len(ss) for _, ss in todo)) * budget, desc=cfg.name,
+      enabled=wd.is_writer)
+  for shape, ss in todo:
+    for r in _run_cell(cfg, wd, shape, ss, rule, prog):
+      done[r["key"]] = r
+  prog.close()
+  summary = summarize(cfg, list(done.values()))
+  if wd.is_writer:
+    heatmap(wd.figure("tradeoff"), summary, cfg)
+  return summary
+
+
+def _run_cell(cfg, wd, shape, seeds, rule, prog):
+  hps = [member_hp(cfg, s) for s in seeds]
+  setup = train.Setup(model=shape, task=tasks.shape_for(hps, cfg.task.T),
+                      batch=cfg.train.batch, chunk=cfg.train.chunk,
+                      optimizer="adam")
+  budget = rule.max_steps
+  seen = set()
+
+  def credit(g, state, live):
+    del state, live
+    for i, s in enumerate(g.status):
+      if s and i not in seen:
+        seen.add(i)
+        prog.update(max(0, budget - g.steps[i]))
+
+  prog.update(0, note=shape.name())
+  ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}.pkl")
+  res = sweep.run_group(setup, hps, rule, ckpt=ckpt if wd.is_writer else None,
+                        progress=prog, on_chunk=credit,
+                        ckpt_every=cfg.checkpoint_every)
+  t, mo = cfg.task, cfg.model
+  recs = []
+  for s, hp, r in zip(seeds, hps, res):
+    recs.append(dict(
+        key=_key(shape, s), shape=shape.name(), d=shape.d, H=shape.H,
+        d_h=shape.d_h, m=shape.m, params=models.param_count(shape),
+        attn_params=mo.d * mo.d_h * shape.H, mlp_params=mo.d * shape.m,
+        seed=s, lr=float(cfg.train.lr), S=int(hp["S"]), R=int(hp["R"]),
+        D=int(hp["D"]), n_noise=int(hp["n_noise"]), facts=t.S * t.R,
+        accuracy=r["accuracy"], best_accuracy=r["best_accuracy"],
+        steps=r["steps"], status=r["status"], chunk=cfg.train.chunk,
+        curves=r["curves"]))
+  wd.append(recs)
+  return recs
+
+
+def grid_of(cfg, records):
+  """(xs, ys, mean accuracy Y x X, success flags Y x X x seeds)."""
+  mo = cfg.model
+  Hs, ms = sorted(mo.H_list), sorted(mo.m_list)
+  seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
+  by = {(r["H"], r["m"], r["seed"]): r for r in records}
+  acc = np.full((len(ms), len(Hs)), np.nan)
+  succ = np.full((len(ms), len(Hs), len(seeds)), np.nan)
+  for i, m in enumerate(ms):
+    for j, H in enumerate(Hs):
+      a = []
+      for k, s in enumerate(seeds):
+        r = by.get((H, m, s))
+        if r is None:
+          continue
+        a.append(r["accuracy"] if r["accuracy"] is not None else 0.0)
+        succ[i, j, k] = float(r["status"] == "success")
+      if a:
+        acc[i, j] = np.mean(a)
+  xs = [mo.d * mo.d_h * H for H in Hs]
+  ys = [mo.d * m for m in ms]
+  return xs, ys, acc, succ
+
+
+def summarize(cfg, records):
+  xs, ys, acc, succ = grid_of(cfg, records)
+  facts = cfg.task.S * cfg.task.R
+  est = analyse(xs, ys, succ, facts, cfg.fit, seed=cfg.seed)
+  ci = est["ci"]
+  lo, hi = cfg.fit.rate_band
+  rate_ok = np.isfinite(est["rate"])
+  claims = [output.claim(
+      "exchange_rate",
+      "the boundary of the 100%-accuracy region is a line a*x + b*y = c over "
+      "x = attention params d*d_h*H, y = MLP params d*m; one MLP parameter is "
+      f"worth b/a attention parameters, in [{lo:g}, {hi:g}] (0.5 if every "
+      "parameter counted by 4x + 2y is worth the same)",
+      est["rate"], ci["rate"],
+      output.interval_verdict(ci["rate"], lo, hi) if rate_ok else "inconclusive",
+      line=dict(zip("abc", est["line"])), n_crossings=len(est["brackets"]))]
+  band = cfg.fit.ratio_band
+  ok = np.isfinite(est["fpp_ratio"])
+  claims.append(output.claim(
+      "facts_per_param_mlp_vs_attention",
+      "facts stored per parameter (4x + 2y at the boundary) of the MLP-heavy "
+      f"model (H = {min(cfg.model.H_list)}) over the attention-only one "
+      f"(m = {min(cfg.model.m_list)}) lies in [{1 / band:.3g}, {band:.3g}]",
+      est["fpp_ratio"], ci["fpp_ratio"],
+      output.interval_verdict(ci["fpp_ratio"], 1 / band, band) if ok
+      else "inconclusive",
+      facts_per_param_attention=est["fpp_attention"],
+      facts_per_param_attention_ci=ci["fpp_attention"],
+      facts_per_param_mlp=est["fpp_mlp"],
+      facts_per_param_mlp_ci=ci["fpp_mlp"]))
+  return {"experiment": cfg.name, "claims": claims,
+          "grid": dict(H=sorted(cfg.model.H_list), m=sorted(cfg.model.m_list),
+                       attn_params=xs, mlp_params=ys, accuracy=acc.tolist(),
+                       solved=est["solved"], solved_frac=est["solved_frac"]),
+          "frontier": dict(brackets=est["brackets"],
+                           points=points_of(est["brackets"]).tolist(),
+                           line=est["line"], rate=est["rate"]),
+          "n_members": len(records)}
+
+
+# ---------------------------------------------------------------- figure
+
+
+def _edges(v):
+  v = np.asarray(v, float)
+  mid = (v[1:] + v[:-1]) / 2
+  return np.concatenate([[v[0] - (mid[0] - v[0])], mid,
+                         [v[-1] + (v[-1] - mid[-1])]])
+
+
+def heatmap(base, summary, cfg):
+  """Accuracy over (attention, MLP) parameters with the fitted boundary."""
+  from factrecall import plots  # pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  g, fr = summary["grid"], summary["frontier"]
+  xs, ys = np.array(g["attn_params"], float), np.array(g["mlp_params"], float)
+  acc = np.array(g["accuracy"], float)
+  fig, ax = plt.subplots(figsize=(6.4, 5))
+  im = ax.pcolormesh(_edges(xs), _edges(ys), np.ma.masked_invalid(acc),
+                     cmap="viridis", vmin=0, vmax=1, shading="flat")
+  fig.colorbar(im, ax=ax, label="accuracy")
+  pts = np.array(fr["points"], float).reshape(-1, 2)
+  if len(pts):
+    ax.plot(pts[:, 0], pts[:, 1], "wo", ms=4, mec="k", label="boundary crossings")
+  a, b, c = fr["line"]
+  ex, ey = _edges(xs), _edges(ys)
+  if all(v is not None and np.isfinite(v) for v in (a, b, c)):
+    claim = summary["claims"][0]
+    with np.errstate(divide="ignore"):
+      x0, y0 = c / a, c / b
+    lab = (f"x/{x0:.4g} + y/{y0:.4g} = 1\n1 MLP param ≈ {fr['rate']:.3g} "
+           f"[{claim['ci'][0] or float('nan'):.3g}, "
+           f"{claim['ci'][1] or float('nan'):.3g}] attn params")
+    if abs(b) > 1e-12 * max(abs(a), 1e-30):
+      xl = np.linspace(ex[0], ex[-1], 200)
+      yl = (c - a * xl) / b
+      keep = (yl >= ey[0]) & (yl <= ey[-1])
+      ax.plot(xl[keep], yl[keep], "r-", lw=2, label=lab)
+    else:
+      ax.axvline(c / a, color="r", lw=2, label=lab)
+  ax.set_xlim(ex[0], ex[-1])
+  ax.set_ylim(ey[0], ey[-1])
+  ax.set_xlabel("attention parameters d·d_h·H")
+  ax.set_ylabel("MLP parameters d·m")
+  t = cfg.task
+  ax.set_title(f"trade-off: S={t.S}, R={t.R} ({t.S * t.R} facts), d={cfg.model.d}")
+  ax.legend(fontsize=7, loc="upper right")
+  plots.save(fig, base)
