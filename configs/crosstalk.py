@@ -43,10 +43,13 @@ def get_config(arg=None):
     c.task.R = 6
     c.models = ((16, 2, 8, 32),)
     c.train.max_steps = 256
+    c.train.batch = 64
+    c.train.chunk = 64
     c.n_pairs = 5000
     c.n_contexts = 2
     c.n_random = 256
     c.n_boot = 30
+    c.bins = 36
   elif arg == "paper":
     c.task.S = 32
     c.task.R = 32

@@ -335,7 +335,8 @@ def _run_round(cfg, wd, shape, info, seed, cands, rule, keys, prog, rnd,
 
   res = sweep.run_group(setup, hps, rule, needed=needed,
                         ckpt=ckpt if wd.is_writer else None, progress=prog,
-                        on_chunk=Credit(), ckpt_every=cfg.checkpoint_every)
+                        on_chunk=Credit(), ckpt_every=cfg.checkpoint_every,
+                        keep_params=cfg.save_models)
   recs = []
   for (k, lr), hp, r in zip(meta, hps, res):
     recs.append(dict(
@@ -346,6 +347,13 @@ def _run_round(cfg, wd, shape, info, seed, cands, rule, keys, prog, rnd,
         accuracy=r["accuracy"], best_accuracy=r["best_accuracy"],
         steps=r["steps"], status=r["status"], round=rnd,
         chunk=cfg.train.chunk, curves=r["curves"], **info))
+    if cfg.save_models and r["status"] == "success" and wd.is_writer:
+      from factrecall.analysis import checkpoints  # pylint: disable=g-import-not-at-top
+      base = os.path.join(wd.checkpoints, "models",
+                          recs[-1]["key"].replace("|", "_"))
+      os.makedirs(os.path.dirname(base), exist_ok=True)
+      checkpoints.save(base, setup, hp, r["params"],
+                       {k: v for k, v in recs[-1].items() if k != "curves"})
   wd.append(recs)
   return recs
 

@@ -128,15 +128,15 @@ def analyse(xs, ys, success_YxXxN, facts, fit, seed=0):
   def estimate(solved, u=None):
     br = frontier_brackets(xs, ys, solved)
     line = fit_line(points_of(br, u), scale) if br else (float("nan"),) * 3
-    # attention-only: the row of the smallest m; MLP-heavy: the column of the
-    # smallest H. Total parameters there are 4x + 2y (SPEC section 2).
+    # attention-only: the row of the smallest m (0); MLP-heavy: the row of
+    # the largest m. Parameters at their crossings: 4x + 2y (SPEC section 2).
     x_att = _row_crossing(xs, solved[0], u0(u, br, "x", ys[0]))
-    y_mlp = _row_crossing(ys, solved[:, 0], u0(u, br, "y", xs[0]))
+    x_mlp = _row_crossing(xs, solved[-1], u0(u, br, "x", ys[-1]))
     p_att = 4 * x_att + 2 * ys[0]
-    p_mlp = 4 * xs[0] + 2 * y_mlp
+    p_mlp = 4 * x_mlp + 2 * ys[-1]
     return dict(brackets=br, line=line, rate=exchange_rate(line),
                 fpp_attention=facts / p_att, fpp_mlp=facts / p_mlp,
-                x_attention=x_att, y_mlp=y_mlp)
+                params_attention=p_att, params_mlp=p_mlp)
 
   def u0(u, br, axis, fixed):
     if u is None:
@@ -205,9 +205,6 @@ def validate(cfg):
     raise UserError(f"model.d={mo.d}, model.d_h={mo.d_h}: must be >= 1")
   _check_list("model.H_list", mo.H_list, 1)
   _check_list("model.m_list", mo.m_list, 0)
-  if len(mo.H_list) < 2 or len(mo.m_list) < 2:
-    raise UserError(f"model.H_list={tuple(mo.H_list)}, model.m_list="
-                    f"{tuple(mo.m_list)}: need >= 2 values each for a frontier")
   if tr.batch < 1 or tr.chunk < 1:
     raise UserError(f"train.batch={tr.batch}, train.chunk={tr.chunk}: must be >= 1")
   if tr.max_steps < tr.chunk:
@@ -352,16 +349,19 @@ def summarize(cfg, records):
   ok = np.isfinite(est["fpp_ratio"])
   claims.append(output.claim(
       "facts_per_param_mlp_vs_attention",
-      "facts stored per parameter (4x + 2y at the boundary) of the MLP-heavy "
-      f"model (H = {min(cfg.model.H_list)}) over the attention-only one "
-      f"(m = {min(cfg.model.m_list)}) lies in [{1 / band:.3g}, {band:.3g}]",
+      "facts stored per parameter (4x + 2y where the row crosses the "
+      f"boundary) of MLP-heavy models (m = {max(cfg.model.m_list)}) over "
+      f"attention-only ones (m = {min(cfg.model.m_list)}) lies in "
+      f"[{1 / band:.3g}, {band:.3g}] (parameters equally useful in both)",
       est["fpp_ratio"], ci["fpp_ratio"],
       output.interval_verdict(ci["fpp_ratio"], 1 / band, band) if ok
       else "inconclusive",
       facts_per_param_attention=est["fpp_attention"],
       facts_per_param_attention_ci=ci["fpp_attention"],
       facts_per_param_mlp=est["fpp_mlp"],
-      facts_per_param_mlp_ci=ci["fpp_mlp"]))
+      facts_per_param_mlp_ci=ci["fpp_mlp"],
+      params_attention_only=est["params_attention"],
+      params_mlp_heavy=est["params_mlp"]))
   return {"experiment": cfg.name, "claims": claims,
           "grid": dict(H=sorted(cfg.model.H_list), m=sorted(cfg.model.m_list),
                        attn_params=xs, mlp_params=ys, accuracy=acc.tolist(),
@@ -377,8 +377,11 @@ def summarize(cfg, records):
 
 def _edges(v):
   v = np.asarray(v, float)
+  if len(v) == 1:
+    w = max(abs(v[0]) / 2, 1.0)
+    return np.array([max(0.0, v[0] - w), v[0] + w])
   mid = (v[1:] + v[:-1]) / 2
-  return np.concatenate([[v[0] - (mid[0] - v[0])], mid,
+  return np.concatenate([[max(0.0, v[0] - (mid[0] - v[0]))], mid,
                          [v[-1] + (v[-1] - mid[-1])]])
 
 
@@ -418,5 +421,5 @@ def heatmap(base, summary, cfg):
   ax.set_ylabel("MLP parameters d·m")
   t = cfg.task
   ax.set_title(f"trade-off: S={t.S}, R={t.R} ({t.S * t.R} facts), d={cfg.model.d}")
-  ax.legend(fontsize=7, loc="upper right")
+  ax.legend(fontsize=7, loc="lower left", framealpha=0.8)
   plots.save(fig, base)

@@ -1,10 +1,12 @@
 """End to end through the CLI: output contract, resume, one-line errors."""
+import glob
 import json
 import os
 
 import pytest
 
 from factrecall import cli
+from factrecall.analysis import checkpoints
 
 SMOKE = ["--config=capacity:smoke", "--config.model.d_list=8",
          "--config.train.max_steps=256", "--config.search.max_rounds=2"]
@@ -42,10 +44,15 @@ def test_smoke_writes_contract_and_resumes(tmp_path, capsys):
   summary2 = json.load(open(os.path.join(wd, "summary.json")))
   assert summary2["claims"] == summary["claims"]
   assert sum(summary["members"].values()) == len(recs)
-  # Determinism: a fresh run with the same config gives identical bytes.
+  # Determinism: a fresh run with the same config gives identical bytes
+  # (saving the stored models for analyses changes nothing else).
   wd2 = str(tmp_path / "run2")
-  assert cli.entry(SMOKE + ["--workdir", wd2]) == 0
+  assert cli.entry(SMOKE + ["--config.save_models=true", "--workdir", wd2]) == 0
   assert open(os.path.join(wd2, "results.jsonl")).read() == before
+  saved = glob.glob(os.path.join(wd2, "checkpoints", "models", "*.json"))
+  assert len(saved) == sum(r["status"] == "success" for r in recs) > 0
+  member = checkpoints.load(saved[0][:-len(".json")])
+  assert member.setup.model.d == 8 and member.info["status"] == "success"
 
 
 BAD = [

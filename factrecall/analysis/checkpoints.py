@@ -171,29 +171,40 @@ def activations(member, tok, state=None, chunk=4096):
 
 @functools.lru_cache(maxsize=None)
 def _eval_fn(task_shape):
-  return jax.jit(functools.partial(tasks.eval_set, shape=task_shape))
+  from factrecall import rng  # pylint: disable=g-import-not-at-top
+
+  @jax.jit
+  def f(eval_key, key_id, hp, table):
+    return tasks.eval_set(rng.fold(eval_key, key_id), hp, table, task_shape)
+  return f
 
 
 def fact_prompts(member, state, key_id):
   """Every real (s, r) pair once with fresh noise/positions drawn from
   key_id: (tok, s, r, y) as numpy arrays (padding removed)."""
-  from factrecall import rng  # pylint: disable=g-import-not-at-top
-  k = rng.fold(state["eval_key"], key_id)
-  tok, s, r, y, mask = _eval_fn(member.setup.task)(k, member.hp,
-                                                   state["table"])
+  tok, s, r, y, mask = _eval_fn(member.setup.task)(
+      state["eval_key"], np.uint32(key_id), member.hp, state["table"])
   keep = np.asarray(mask)
   return tuple(np.asarray(a)[keep] for a in (tok, s, r, y))
 
 
 def noise_prompts(member, key_id, n):
   """n prompts of T-1 noise tokens + EOS (no subject, no relation)."""
-  from factrecall import rng  # pylint: disable=g-import-not-at-top
   hp, T = member.hp, member.setup.task.T
+  u = np.asarray(_uniform_fn(n, T)(np.uint32(int(hp["seed"]) + 7919),
+                                   np.uint32(key_id)))
   base = int(hp["S"]) + int(hp["R"])
-  k = rng.fold(rng.key(int(hp["seed"]) + 7919), key_id)
-  tok = base + np.asarray(rng.randint(k, (n, T), 0, int(hp["n_noise"])))
+  tok = base + np.minimum((u * int(hp["n_noise"])).astype(np.int64),
+                          int(hp["n_noise"]) - 1)
   tok[:, -1] = tasks.eos_id(hp)
   return tok.astype(np.int32)
+
+
+@functools.lru_cache(maxsize=None)
+def _uniform_fn(n, T):
+  from factrecall import rng  # pylint: disable=g-import-not-at-top
+  return jax.jit(lambda seed, key_id: rng.uniform(
+      rng.fold(rng.key(seed), key_id), (n, T)))
 
 
 def token_keys(member, state=None, tokens=None):

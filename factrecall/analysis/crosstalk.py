@@ -94,7 +94,7 @@ class KeySet:
     a, b = pi[self.i], pi[self.j]
     ok = a != b if self.groups is None else self.groups[a] != self.groups[b]
     a, b = a[ok], b[ok]
-    if n <= 4096:  # |angle - 90| of every key pair, computed once
+    if n <= 8192:  # |angle - 90| of every key pair, computed once
       if not hasattr(self, "_dev_NxN"):
         g = np.clip(self.U @ self.U.T, -1.0, 1.0)
         self._dev_NxN = np.abs(np.degrees(np.arccos(g)) - 90.0).astype(

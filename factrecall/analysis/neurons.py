@@ -65,6 +65,16 @@ def answer_prob(h_NxD, hid_NxM, W2_MxD, U_CxD, y_N):
   return p[np.arange(len(y_N)), y_N], p
 
 
+def gold_log_odds(h_NxD, hid_NxM, W2_MxD, U_CxD, y_N):
+  """log p(y) / (1 - p(y)) from the logits (no saturation near p = 1)."""
+  logits = (h_NxD + hid_NxM @ W2_MxD) @ U_CxD.T
+  gold = logits[np.arange(len(y_N)), y_N]
+  rest = logits.copy()
+  rest[np.arange(len(y_N)), y_N] = -np.inf
+  mx = rest.max(axis=1)
+  return gold - (mx + np.log(np.exp(rest - mx[:, None]).sum(axis=1)))
+
+
 def prob_grad_fn(h_NxD, W2_MxD, U_CxD, y_N):
   """grad_fn for integrated_gradients: d p(y) / d hidden, analytic:
   W2 U^T p_y (e_y - p)."""
@@ -87,7 +97,8 @@ def knowledge_neurons(attr_NxM, frac=0.2):
 def kn_effects(h_NxD, hid_NxM, W2_MxD, U_CxD, y_N, steps=20, frac=0.2):
   """Knowledge neurons of each prompt and the change of p(gold) when they are
   suppressed (set to 0) or amplified (doubled). Returns a dict of per-prompt
-  arrays: p, p_suppressed, p_amplified, n_neurons, and the attributions."""
+  arrays: p, p_suppressed, p_amplified, the same for the gold log-odds,
+  n_neurons, and the attributions."""
   attr = integrated_gradients(prob_grad_fn(h_NxD, W2_MxD, U_CxD, y_N),
                               hid_NxM, steps)
   kn = knowledge_neurons(attr, frac)
@@ -95,5 +106,8 @@ def kn_effects(h_NxD, hid_NxM, W2_MxD, U_CxD, y_N, steps=20, frac=0.2):
   ps, _ = answer_prob(h_NxD, np.where(kn, 0.0, hid_NxM), W2_MxD, U_CxD, y_N)
   pa, _ = answer_prob(h_NxD, np.where(kn, 2 * hid_NxM, hid_NxM), W2_MxD,
                       U_CxD, y_N)
+  lo = lambda v: gold_log_odds(h_NxD, v, W2_MxD, U_CxD, y_N)
   return dict(p=p, p_suppressed=ps, p_amplified=pa, n_neurons=kn.sum(1),
-              attr=attr)
+              attr=attr, log_odds=lo(hid_NxM),
+              log_odds_suppressed=lo(np.where(kn, 0.0, hid_NxM)),
+              log_odds_amplified=lo(np.where(kn, 2 * hid_NxM, hid_NxM)))

@@ -1,0 +1,65 @@
+"""Wall time and peak memory of each config's default preset -> RESULTS.md.
+
+python benchmarks/bench_configs.py [--configs capacity,linear_memory,...]
+Each config runs in a fresh process in a fresh workdir; the table (with the
+machine description) is printed and written to benchmarks/RESULTS.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # pylint: disable=g-import-not-at-top
+from factrecall import cli  # pylint: disable=g-import-not-at-top
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WRAPPER = ("import resource, subprocess, sys, time; t = time.time(); "
+           "r = subprocess.run(sys.argv[1:], capture_output=True); "
+           "print(r.returncode, time.time() - t, resource.getrusage("
+           "resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def run(name):
+  wd = tempfile.mkdtemp(prefix=f"bench_{name}_")
+  cmd = [sys.executable, os.path.join(ROOT, "experiments", "sweep.py"),
+         f"--config={name}", "--workdir", wd]
+  out = subprocess.run([sys.executable, "-c", WRAPPER] + cmd,
+                       capture_output=True, text=True, check=True)
+  rc, wall, kib = out.stdout.split()
+  claims = []
+  p = os.path.join(wd, "summary.json")
+  if os.path.exists(p):
+    with open(p) as f:
+      claims = [f"{c['id']}={c['verdict']}" for c in json.load(f)["claims"]]
+  return int(rc), float(wall), float(kib) / 1024, claims
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--configs", default=",".join(cli.config_names()))
+  args = ap.parse_args()
+  print(common.machine())
+  rows = []
+  for name in args.configs.split(","):
+    rc, wall, mib, claims = run(name)
+    rows.append([name, "ok" if rc == 0 else f"exit {rc}", f"{wall / 60:.1f}",
+                 f"{mib:.0f}", ", ".join(claims)])
+    print(rows[-1], flush=True)
+  header = ["config (default preset)", "status", "wall min", "peak MiB", "claims"]
+  common.table(rows, header)
+  with open(os.path.join(ROOT, "benchmarks", "RESULTS.md"), "w") as f:
+    f.write(f"# Default presets: wall time and peak memory\n\n"
+            f"Measured {datetime.date.today()} on: {common.machine()}\n\n")
+    f.write("| " + " | ".join(header) + " |\n")
+    f.write("|" + "---|" * len(header) + "\n")
+    for r in rows:
+      f.write("| " + " | ".join(str(c) for c in r) + " |\n")
+
+
+if __name__ == "__main__":
+  main()
