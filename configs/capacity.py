@@ -26,7 +26,7 @@ def get_config(arg=None):
   c.model = ml_collections.ConfigDict()
   c.model.H_list = (8,)           # numbers of heads
   c.model.ratios = ((1.0, 1.0), (2.0, 0.5))  # (alpha_w, beta_w): d_h=a*d/H, m=b*d
-  c.model.d_list = (8, 16, 32, 45)           # embedding dimensions
+  c.model.d_list = (8, 11, 16, 22, 32, 45)   # embedding dimensions
 
   c.train = ml_collections.ConfigDict()
   c.train.batch = 1024            # fresh samples per step
@@ -43,8 +43,8 @@ def get_config(arg=None):
   c.search = ml_collections.ConfigDict()
   c.search.n_candidates = 3       # candidate sizes per round (x lrs members)
   c.search.resolution = 0.1       # stop when k_fail <= k_ok * (1 + resolution)
-  c.search.lo_per_param = 0.03    # first bracket: facts in [lo, hi] * params
-  c.search.hi_per_param = 0.4
+  c.search.lo_per_param = 0.04    # first bracket: facts in [lo, hi] * params
+  c.search.hi_per_param = 0.16    # (the bracket widens if the answer is outside)
   c.search.k_max = 512            # largest searched k (number of subjects)
   c.search.max_rounds = 8         # refinement rounds per shape
   c.search.prune = True           # stop members the bracket no longer needs

@@ -264,6 +264,7 @@ def run(cfg, wd):
         rnd += 1
         if rnd >= est_rounds:
           prog.add_total(budget * len(cands) * len(lrs))
+      sweep.release_compiled()
       lo = br.lo
       S, R, _ = tasks.sizes_for(lo, cfg.task.scaling, cfg.task.D) if lo else (0, 0, 0)
       capacities.append(dict(shape=shape.name(), d=shape.d, H=shape.H,

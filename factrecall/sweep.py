@@ -89,6 +89,13 @@ def _compiled(setup, msh, width):
   return jax.jit(init), jax.jit(chunk)
 
 
+def release_compiled():
+  """Drops compiled groups (call when a model shape is finished: a sweep
+  over many shapes would otherwise keep every executable in memory)."""
+  _compiled.cache_clear()
+  jax.clear_caches()
+
+
 def _stack(hps):
   return {k: np.stack([np.asarray(h[k]) for h in hps]) for k in hps[0]}
 
