@@ -198,3 +198,14 @@ def test_bracket_expands_when_all_succeed_or_fail():
   for k in br.next_candidates():
     br.results[k] = False
   assert max(br.next_candidates()) < 50
+
+
+def test_common_slope_fit_with_offsets_by_hand():
+  x = np.array([10, 100, 1000, 20, 200, 2000.0])
+  g = ["a", "a", "a", "b", "b", "b"]
+  y = np.where(np.array(g) == "a", 2.0, 0.5) * x ** 1.1
+  fit = capacity.common_slope_fit(x, y, g, n_boot=50)
+  np.testing.assert_allclose(fit["k"], 1.1, rtol=1e-9)
+  np.testing.assert_allclose(fit["k_ci"], [1.1, 1.1], rtol=1e-9)
+  # A pooled fit is pulled off by the offset between the curves.
+  assert abs(capacity.loglog_fit(x, y, n_boot=10)["k"] - 1.1) > 0.01
