@@ -49,10 +49,11 @@ def flops_per_step(shape, ts, B):
          + 2 * B * H * dk * d        # output projection O
          + 4 * B * d * m             # MLP
          + 2 * B * d * C)            # logits
-  # Backward: two matmuls per forward matmul, except that the frozen tables
-  # (E, U) get no gradient: the logits and the E-side products need one.
-  frozen = 2 * B * d * C + 2 * V * d * H * dk + 2 * V * d * H
-  return fwd + 2 * fwd - frozen
+  # Backward: two matmuls per forward matmul, except one where an operand
+  # needs no gradient: the frozen tables E, U and the token counts.
+  no_grad = (2 * B * d * C + 2 * V * d * H * dk + 2 * V * d * H
+             + 2 * B * V * H * (dk + 1))
+  return fwd + 2 * fwd - no_grad
 
 
 def run(shape, k, B, reference=True):

@@ -357,7 +357,8 @@ def _run_round(cfg, wd, shape, info, seed, cands, rule, keys, prog, rnd,
     hi = min(failed) if failed else float("inf")
     return [i for i in range(len(hps)) if lo < meta[i][0] < hi]
 
-  ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}_s{seed}.pkl")
+  ckpt = os.path.join(wd.checkpoints,
+                      f"inflight_{shape.name()}_s{seed}_r{rnd}.pkl")
   budget = rule.max_steps
 
   class Credit:
