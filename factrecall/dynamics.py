@@ -351,7 +351,8 @@ def summarize(cfg, records):
   claims.append(output.claim(
       "relation_before_subject",
       "the relation is learned before the subject: steps t_subj - t_rel "
-      "(relation-only loss small -> accuracy >= target) are > 0",
+      "(relation-only loss small -> accuracy >= target; the budget's end if "
+      "the subject is never learned) are > 0",
       m, ci, output.sign_verdict(ci) if len(main) > 1 else (
           "supported" if m and m > 0 else "inconclusive"),
       t_rel=t_rel, t_rel_ci=t_rel_ci, t_subj=t_subj, t_subj_ci=t_subj_ci,
