@@ -35,8 +35,14 @@ def run(name):
   p = os.path.join(wd, "summary.json")
   if os.path.exists(p):
     with open(p) as f:
-      claims = [f"{c['id']}={c['verdict']}" for c in json.load(f)["claims"]]
-  return int(rc), float(wall), float(kib) / 1024, claims
+      claims = [f"{c['id']}: {_num(c['measured'])} [{_num(c['ci'][0])}, "
+                f"{_num(c['ci'][1])}] {c['verdict']}"
+                for c in json.load(f)["claims"]]
+  return int(rc), float(wall), float(kib) / 1024, claims, wd
+
+
+def _num(x):
+  return "nan" if x is None else f"{float(x):.4g}"
 
 
 def main():
@@ -46,9 +52,10 @@ def main():
   print(common.machine())
   rows = []
   for name in args.configs.split(","):
-    rc, wall, mib, claims = run(name)
+    rc, wall, mib, claims, wd = run(name)
     rows.append([name, "ok" if rc == 0 else f"exit {rc}", f"{wall / 60:.1f}",
-                 f"{mib:.0f}", ", ".join(claims)])
+                 f"{mib:.0f}", "; ".join(claims)])
+    print(f"{name}: workdir {wd}", flush=True)
     print(rows[-1], flush=True)
   header = ["config (default preset)", "status", "wall min", "peak MiB", "claims"]
   common.table(rows, header)

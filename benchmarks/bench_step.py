@@ -14,29 +14,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # pylint: disable=g-import-not-at-top
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from benchmarks import common
-from factrecall import models, rng, tasks, train
+from factrecall import models, tasks, train
 
 
-def make_step(setup, hp, method):
-  model = train.build_model(setup.model)
-  opt = optax.scale_by_adam()
+STEPS = 16  # train steps per timed call (one lax.scan, as in a sweep)
 
-  def loss(p, st, tok, y):
-    lg = model.apply({"params": p}, tok, st["E"], st["U"], tasks.eos_id(hp),
-                     method=method)
-    return jnp.mean(train._xent(lg, y))
 
-  @jax.jit
-  def step(p, o, st, key):
-    tok, _, _, y = tasks.sample_batch(key, hp, st["table"], setup.task,
-                                      setup.batch)
-    g = jax.grad(loss)(p, st, tok, y)
-    u, o = opt.update(g, o, p)
-    return jax.tree_util.tree_map(lambda a, b: a - 1e-3 * b, p, u), o
-  return step
+def make_steps(setup, hp):
+  """STEPS training steps of the sweep's own train step (factrecall.train),
+  the model path chosen by setup.method."""
+  return jax.jit(lambda st: train.run_steps(setup, st, hp, STEPS))
 
 
 def flops_per_step(shape, ts, B):
@@ -57,17 +46,15 @@ def flops_per_step(shape, ts, B):
 
 
 def run(shape, k, B, reference=True):
+  """Seconds per train step of each path, and the analytic FLOPs of one."""
   hp = dict(tasks.task_values(k, k, 8), lr=np.float32(1e-3), seed=np.uint32(0))
   ts = tasks.shape_for([hp], 32, pad=False)
-  setup = train.Setup(shape, ts, batch=B)
-  st = train.init(setup, hp)
-  p, o = st["params"], optax.scale_by_adam().init(st["params"])
-  key = rng.key(1)
   out = {}
-  paths = (("fast", None), ("per-example", "reference"))
+  paths = (("fast", "fast"), ("per-example", "reference"))
   for name, method in paths if reference else paths[:1]:
-    step = make_step(setup, hp, method)
-    out[name] = common.timeit(step, p, o, st, key)
+    setup = train.Setup(shape, ts, batch=B, method=method)
+    st = train.init(setup, hp)
+    out[name] = common.timeit(make_steps(setup, hp), st) / STEPS
   return out, flops_per_step(shape, ts, B)
 
 

@@ -5,16 +5,21 @@ import time
 
 import jax
 
+from factrecall import cli
+
+cli.cpu_flags()  # before jax starts its backend: the flags sweeps run with
+
 
 def machine():
   """One line describing the machine and JAX backend."""
   cpu = platform.processor() or platform.machine()
   return (f"{platform.node()} {cpu}, {os.cpu_count()} cores, "
           f"jax {jax.__version__}, {jax.device_count()} "
-          f"{jax.devices()[0].platform} device(s)")
+          f"{jax.devices()[0].platform} device(s), "
+          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
 
 
-def timeit(fn, *args, repeat=5, min_time=1.0):
+def timeit(fn, *args, repeat=20, min_time=2.0):
   """Best-of-repeat seconds per call of fn(*args) (compiled beforehand)."""
   jax.block_until_ready(fn(*args))
   best = float("inf")

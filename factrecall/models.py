@@ -44,6 +44,21 @@ def gaussian_embeddings(key, vocab, n_out, d):
   return std * rng.normal(ke, (vocab, d)), std * rng.normal(ku, (n_out, d))
 
 
+def token_counts(tok_BxT, V, dtype=jnp.float32):
+  """c[b, v] = occurrences of token v in sequence b (data: no gradient).
+
+  Small vocabularies compare every token with every row (vectorises and
+  fuses with the sampler: 4x cheaper than XLA:CPU's scatter at V = 129);
+  large ones scatter-add on the flattened (B*V,) array. Both are exact.
+  """
+  B = tok_BxT.shape[0]
+  if V <= 512:
+    return jnp.sum(tok_BxT[:, :, None] == jnp.arange(V, dtype=tok_BxT.dtype),
+                   axis=1, dtype=dtype)
+  flat = (tok_BxT + V * jnp.arange(B, dtype=tok_BxT.dtype)[:, None]).reshape(-1)
+  return jnp.zeros((B * V,), dtype).at[flat].add(1.0).reshape(B, V)
+
+
 def onehot_embeddings(vocab, n_out, d):
   """Orthogonal embeddings: E = I (d = vocab); U = I padded (the dynamics setup)."""
   del n_out
@@ -126,9 +141,7 @@ class OneLayerTransformer(nn.Module):
     kq_DxH = jnp.einsum("hdk,hk->dh", self.K, q_HxK) / jnp.sqrt(self.d_h)
     s_VxH = E_VxD @ kq_DxH
     v_VxHxK = jnp.einsum("vd,hdk->vhk", E_VxD, self.V)
-    # counts of each vocabulary row in each sequence (data: no gradient).
-    c_BxV = jnp.zeros((B, V), s_VxH.dtype).at[
-        jnp.arange(B)[:, None], tok_BxT].add(1.0)
+    c_BxV = token_counts(tok_BxT, V, s_VxH.dtype)
     # Softmax shift shared by all sequences, from the real rows (ids <= EOS;
     # rows above are padding): ref = max(s_EOS, max_v s_v - 30). Shifted
     # scores are clipped to [-30, 30]: no overflow (e^30 * T terms), and no
@@ -140,9 +153,12 @@ class OneLayerTransformer(nn.Module):
     top_H = jnp.max(jnp.where(real_V, s_VxH, -jnp.inf), axis=0)
     ref_H = jax.lax.stop_gradient(jnp.maximum(s_VxH[eos], top_H - 30.0))
     w_VxH = jnp.exp(jnp.clip(s_VxH - ref_H, -30.0, 30.0))
-    den_BxH = c_BxV @ w_VxH
-    num_BxHxK = jnp.einsum("bv,vhk->bhk", c_BxV, w_VxH[:, :, None] * v_VxHxK)
-    head_BxHxK = num_BxHxK / den_BxH[:, :, None]
+    # Numerators and denominators of all heads in one matmul (one kernel
+    # forward and one backward instead of two each).
+    wv_VxHxK1 = jnp.concatenate([w_VxH[:, :, None] * v_VxHxK,
+                                 w_VxH[:, :, None]], axis=-1)
+    nd_BxHxK1 = (c_BxV @ wv_VxHxK1.reshape(V, -1)).reshape(B, self.H, -1)
+    head_BxHxK = nd_BxHxK1[..., :-1] / nd_BxHxK1[..., -1:]
     return head_BxHxK.reshape(B, self.H * self.d_h) @ self.O
 
   def __call__(self, tok_BxT, E_VxD, U_CxD, eos):
@@ -197,8 +213,7 @@ class LinearAttention(nn.Module):
       raise ValueError("LinearAttention holds its output map in V; U must be None")
     B, V = tok_BxT.shape[0], E_VxD.shape[0]
     s_V = E_VxD @ (E_VxD[eos] @ self.A)  # x_EOS^T A x_v for every token v
-    c_BxV = jnp.zeros((B, V), s_V.dtype).at[
-        jnp.arange(B)[:, None], tok_BxT].add(1.0)
+    c_BxV = token_counts(tok_BxT, V, s_V.dtype)
     out_BxD = (c_BxV * s_V[None, :]) @ E_VxD
     return out_BxD @ self.V
 

@@ -144,27 +144,34 @@ def loss_fn(params, setup, state, hp, tok, y):
   return jnp.mean(_xent(logits_fn(setup, params, tok, state, hp), y))
 
 
+def train_step(setup, state, hp, carry, cdfs=None):
+  """One online step on a fresh batch: carry = (params, opt_state, key) ->
+  (new carry, training loss). cdfs: tasks.zipf_cdfs (hoist them out of loops)."""
+  params, opt_state, key = carry
+  key, kb = rng.fold(key, 0), rng.fold(key, 1)
+  tok, _, _, y = tasks.sample_batch(kb, hp, state["table"], setup.task,
+                                    setup.batch, cdfs)
+  loss, grads = jax.value_and_grad(loss_fn)(params, setup, state, hp, tok, y)
+  upd, opt_state = _optimizer(setup.optimizer).update(grads, opt_state, params)
+  params = jax.tree_util.tree_map(lambda p, u: p - hp["lr"] * u, params, upd)
+  return (params, opt_state, key), loss
+
+
+def run_steps(setup, state, hp, n):
+  """n training steps (lax.scan); returns the new carry and the losses."""
+  cdfs = tasks.zipf_cdfs(hp, setup.task)
+  return jax.lax.scan(
+      lambda c, _: train_step(setup, state, hp, c, cdfs),
+      (state["params"], state["opt"], state["key"]), None, length=n)
+
+
 def run_chunk(setup, state, hp, active):
   """setup.chunk training steps (if active) followed by an evaluation.
 
   Returns the new state and a vector of METRICS. An inactive member's state is
   returned unchanged (its computation is masked out).
   """
-  opt = _optimizer(setup.optimizer)
-
-  def step(carry, _):
-    params, opt_state, key = carry
-    key, kb = rng.fold(key, 0), rng.fold(key, 1)
-    tok, _, _, y = tasks.sample_batch(kb, hp, state["table"], setup.task,
-                                      setup.batch)
-    loss, grads = jax.value_and_grad(loss_fn)(params, setup, state, hp, tok, y)
-    upd, opt_state = opt.update(grads, opt_state, params)
-    params = jax.tree_util.tree_map(lambda p, u: p - hp["lr"] * u, params, upd)
-    return (params, opt_state, key), loss
-
-  (params, opt_state, key), losses = jax.lax.scan(
-      step, (state["params"], state["opt"], state["key"]), None,
-      length=setup.chunk)
+  (params, opt_state, key), losses = run_steps(setup, state, hp, setup.chunk)
   new = dict(state, params=params, opt=opt_state, key=key,
              step=state["step"] + setup.chunk)
   new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, state)
