@@ -9,7 +9,7 @@ import sys
 import jax
 import numpy as np
 
-from factrecall import models, sweep, tasks, train
+from factrecall import cli, models, sweep, tasks, train
 
 WORKER = r"""
 import json, os, sys
@@ -45,7 +45,8 @@ def test_two_processes_equal_one():
   one = [[r["status"], r["steps"], r["curves"]] for r in group()]
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS="--xla_force_host_platform_device_count=4")
+             XLA_FLAGS=" ".join(cli.CPU_FLAGS) +
+             " --xla_force_host_platform_device_count=4")
   port = str(_port())
   procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), port, root],
                             env=env, stdout=subprocess.PIPE,
