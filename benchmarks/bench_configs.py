@@ -80,7 +80,8 @@ def main():
     f.write(f"# Default presets: wall time and peak memory\n\n"
             f"Each config's default preset in a fresh process and workdir "
             f"(`python benchmarks/bench_configs.py [--configs a,b]`; a partial "
-            f"run replaces only its rows). Machine: {common.machine()}\n\n")
+            f"run replaces only its rows; each run uses one XLA device per "
+            f"core, the CLI's default). Machine: {common.machine()}\n\n")
     f.write("| " + " | ".join(HEADER) + " |\n")
     f.write("|" + "---|" * len(HEADER) + "\n")
     for r in rows:

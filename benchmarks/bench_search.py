@@ -24,11 +24,12 @@ BASE = ["--config=capacity", "--config.model.d_list=16",
         "--config.search.lo_per_param=0.0417",  # S=R=8: 64 facts / 1536
         "--config.search.hi_per_param=2.667",   # S=R=64: 4096 facts / 1536
         "--config.search.k_max=64", "--config.search.resolution=0.0",
-        "--config.search.n_candidates=8"]
+        "--config.search.n_candidates=8",
+        "--config.train.lrs=(0.001,0.003,0.01)"]
 MODES = {
     "reference (no pruning, no patience)": ["--config.search.prune=false",
                                             "--config.train.patience=0"],
-    "ours (pruning, patience 6)": [],
+    "ours (pruning, patience 10)": [],
 }
 
 
