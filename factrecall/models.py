@@ -47,9 +47,10 @@ def gaussian_embeddings(key, vocab, n_out, d):
 def token_counts(tok_BxT, V, dtype=jnp.float32):
   """c[b, v] = occurrences of token v in sequence b (data: no gradient).
 
-  Small vocabularies compare every token with every row (vectorises and
-  fuses with the sampler: 4x cheaper than XLA:CPU's scatter at V = 129);
-  large ones scatter-add on the flattened (B*V,) array. Both are exact.
+  Small vocabularies compare every token with every row: alone that is no
+  faster than XLA:CPU's scatter, but it fuses with the sampler (sampler +
+  counts 0.37 -> 0.26 ms in the d=32, B=1024 train step). Large ones
+  scatter-add on the flattened (B*V,) array. Both are exact.
   """
   B = tok_BxT.shape[0]
   if V <= 512:
