@@ -8,41 +8,25 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top
-from factrecall import cli  # pylint: disable=g-import-not-at-top
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WRAPPER = ("import resource, subprocess, sys, time; t = time.time(); "
-           "r = subprocess.run(sys.argv[1:], capture_output=True); "
-           "print(r.returncode, time.time() - t, resource.getrusage("
-           "resource.RUSAGE_CHILDREN).ru_maxrss)")
+from factrecall import cli, output  # pylint: disable=g-import-not-at-top
 
 
 def run(name):
-  wd = tempfile.mkdtemp(prefix=f"bench_{name}_")
-  cmd = [sys.executable, os.path.join(ROOT, "experiments", "sweep.py"),
-         f"--config={name}", "--workdir", wd]
-  out = subprocess.run([sys.executable, "-c", WRAPPER] + cmd,
-                       capture_output=True, text=True, check=True)
-  rc, wall, kib = out.stdout.split()
+  rc, wall, mib, wd = common.run_sweep([f"--config={name}"], f"bench_{name}_")
   claims = []
   p = os.path.join(wd, "summary.json")
   if os.path.exists(p):
+    num = output.fmt_number
     with open(p) as f:
-      claims = [f"{c['id']}: {_num(c['measured'])} [{_num(c['ci'][0])}, "
-                f"{_num(c['ci'][1])}] {c['verdict']}"
+      claims = [f"{c['id']}: {num(c['measured'])} [{num(c['ci'][0])}, "
+                f"{num(c['ci'][1])}] {c['verdict']}"
                 for c in json.load(f)["claims"]]
-  return int(rc), float(wall), float(kib) / 1024, claims, wd
-
-
-def _num(x):
-  return "nan" if x is None else f"{float(x):.4g}"
+  return rc, wall, mib, claims, wd
 
 
 HEADER = ["config (default preset)", "status", "wall min", "peak MiB",
@@ -73,7 +57,7 @@ def main():
     print(f"{name}: workdir {wd}", flush=True)
     print(rows[-1], flush=True)
   common.table(rows, HEADER)
-  path = os.path.join(ROOT, "benchmarks", "RESULTS.md")
+  path = os.path.join(common.ROOT, "benchmarks", "RESULTS.md")
   done = {r[0] for r in rows}
   rows = sorted([r for r in _old_rows(path) if r[0] not in done] + rows)
   with open(path, "w") as f:

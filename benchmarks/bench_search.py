@@ -11,15 +11,12 @@ search settings. The paper's code needs about 30 minutes and 15 GB on a
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = ["--config=capacity", "--config.model.d_list=16",
         "--config.model.ratios=((1.0,1.0),)", "--config.train.max_steps=16384",
         "--config.search.lo_per_param=0.0417",  # S=R=8: 64 facts / 1536
@@ -35,20 +32,12 @@ MODES = {
 
 
 def run(args):
-  wd = tempfile.mkdtemp(prefix="bench_search_")
-  cmd = [sys.executable, os.path.join(ROOT, "experiments", "sweep.py")] + args + [
-      "--workdir", wd]
-  # A fresh wrapper process per run, so RUSAGE_CHILDREN is this run's peak.
-  wrapper = ("import resource, subprocess, sys, time; t = time.time(); "
-             "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-             "print(time.time() - t, resource.getrusage("
-             "resource.RUSAGE_CHILDREN).ru_maxrss)")
-  out = subprocess.run([sys.executable, "-c", wrapper] + cmd,
-                       capture_output=True, text=True, check=True)
-  wall, peak_kib = out.stdout.split()
+  rc, wall, mib, wd = common.run_sweep(args, "bench_search_")
+  if rc != 0:
+    raise SystemExit(f"the search exited with {rc} (workdir {wd})")
   with open(os.path.join(wd, "summary.json")) as f:
     facts = json.load(f)["capacities"][0]["facts"]
-  return float(wall), float(peak_kib) / 1024, facts
+  return wall, mib, facts
 
 
 def main():

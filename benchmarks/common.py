@@ -1,6 +1,9 @@
 """Shared helpers of the benchmark scripts (not tests: timings are noisy)."""
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 
 import jax
@@ -43,3 +46,25 @@ def table(rows, header):
   print("  ".join("-" * w[i] for i in range(len(header))))
   for r in rows[1:]:
     print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Runs the command in a child and prints its exit code, wall seconds and peak
+# RSS; a fresh wrapper per run makes RUSAGE_CHILDREN that run's peak alone.
+_WRAPPER = ("import resource, subprocess, sys, time; t = time.time(); "
+            "r = subprocess.run(sys.argv[1:], capture_output=True); "
+            "print(r.returncode, time.time() - t, resource.getrusage("
+            "resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def run_sweep(args, prefix):
+  """experiments/sweep.py ARGS in a fresh process and a fresh workdir.
+
+  Returns (exit code, wall seconds, peak RSS in MiB, workdir)."""
+  wd = tempfile.mkdtemp(prefix=prefix)
+  cmd = [sys.executable, os.path.join(ROOT, "experiments", "sweep.py")] + list(
+      args) + ["--workdir", wd]
+  out = subprocess.run([sys.executable, "-c", _WRAPPER] + cmd,
+                       capture_output=True, text=True, check=True)
+  rc, wall, kib = out.stdout.split()
+  return int(rc), float(wall), float(kib) / 1024, wd

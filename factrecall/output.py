@@ -161,15 +161,18 @@ def sign_verdict(ci, positive=True):
   return "inconclusive"
 
 
+def fmt_number(x):
+  """A claim's number as printed: 4 significant digits, None -> nan."""
+  if x is None:
+    return "nan"
+  if isinstance(x, (int, np.integer)):
+    return str(x)
+  return f"{float(x):.4g}"
+
+
 def claims_table(claims):
   """The claims as a fixed-width text table (stdout ends with it)."""
-  def fmt(x):
-    if x is None:
-      return "nan"
-    if isinstance(x, (int, np.integer)):
-      return str(x)
-    x = float(x)
-    return f"{x:.4g}"
+  fmt = fmt_number
   rows = [("claim", "measured", "95% CI", "verdict")]
   for c in claims:
     ci = c.get("ci", [None, None])
