@@ -212,7 +212,7 @@ class LinearAttention(nn.Module):
   def __call__(self, tok_BxT, E_VxD, U_CxD, eos):
     if U_CxD is not None:
       raise ValueError("LinearAttention holds its output map in V; U must be None")
-    B, V = tok_BxT.shape[0], E_VxD.shape[0]
+    V = E_VxD.shape[0]
     s_V = E_VxD @ (E_VxD[eos] @ self.A)  # x_EOS^T A x_v for every token v
     c_BxV = token_counts(tok_BxT, V, s_V.dtype)
     out_BxD = (c_BxV * s_V[None, :]) @ E_VxD
