@@ -103,6 +103,17 @@ class KeySet:
     return float(np.mean(np.abs(angles_deg(self.U, a, b) - 90.0)))
 
 
+def stats_fields(sets):
+  """Result-row fields of key sets {(site, kind): KeySet}: each angle
+  statistic as SITE_KIND_STAT, and SITE_KIND_zero_frac."""
+  row = {}
+  for (site, kind), ks in sets.items():
+    for k, v in ks.stats.items():
+      row[f"{site}_{kind}_{k}"] = v
+    row[f"{site}_{kind}_zero_frac"] = ks.zero_frac
+  return row
+
+
 def boot_ci(values, boots):
   """(estimate, [2.5, 97.5] percentile CI) from a point value and replicates."""
   boots = np.asarray(boots, float)
@@ -188,11 +199,8 @@ def run(cfg, wd):
   for name, member, rec in trained:
     keys = collect_keys(member, cfg)
     sets = {sk: KeySet(X, cfg.n_pairs, rng, g) for sk, (X, g) in keys.items()}
-    row = dict(rec, kind="crosstalk", key="crosstalk|" + name, model=name)
-    for (site, kind), ks in sets.items():
-      for k, v in ks.stats.items():
-        row[f"{site}_{kind}_{k}"] = v
-      row[f"{site}_{kind}_zero_frac"] = ks.zero_frac
+    row = dict(rec, kind="crosstalk", key="crosstalk|" + name, model=name,
+               **stats_fields(sets))
     per_model.append((name, member, rec, sets, row))
     if row["key"] not in done:
       new.append(row)

@@ -494,10 +494,8 @@ def run(cfg, wd):
                status="pretrained", center=bool(cfg.center),
                fact_input=cfg.fact_input,
                **{k: v for k, v in sizes.items() if k != "query_tokens"})
-    for (site, kind), ks in sets.items():
-      for k, v in ks.stats.items():
-        row[f"{site}_{kind}_{k}"] = v
-      row[f"{site}_{kind}_zero_frac"] = ks.zero_frac
+    row.update(crosstalk.stats_fields(sets))
+    for site, kind in sets:
       for k in ("mean", "dev"):
         row[f"{site}_{kind}_{alt_name}_{k}"] = other[(site, kind)][k]
     row.update(d)
