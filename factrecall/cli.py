@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import json
 import os
+import platform
 import signal
 import sys
 
@@ -179,7 +180,13 @@ def main(argv):
 # XLA:CPU fuses ops into YNNPACK kernels by default (jax 0.10); for this
 # simulator's many small matmuls and reductions they were slower than XLA's
 # own kernels (train step at d=32: 2.6 ms -> 1.9 ms; see benchmarks/).
-CPU_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=",)
+# On x86-64, XLA's own kernels are capped at AVX2: with AVX-512 a fused
+# reduction rounds some rows differently depending on how many rows the
+# array has, so padding changed a member's numbers in the last bit; capped,
+# it does not, and the train step was also faster (benchmarks/bench_flags.py).
+CPU_FLAGS = ("--xla_cpu_experimental_ynn_fusion_type=",) + (
+    ("--xla_cpu_max_isa=AVX2",)
+    if platform.machine().lower() in ("x86_64", "amd64") else ())
 
 
 def cpu_flags():
