@@ -35,8 +35,8 @@ def time_group(setup, hps, devices, width, chunks):
   init_fn, chunk_fn = sweep._compiled(setup, msh, width)  # pylint: disable=protected-access
   shard = jax.sharding.NamedSharding(msh, jax.sharding.PartitionSpec("ens"))
   b = sweep.bucket(len(hps), len(devices), width)
-  hp = sweep._put(sweep._stack(hps + [hps[0]] * (b - len(hps))), shard)  # pylint: disable=protected-access
-  act = sweep._put(np.arange(b) < len(hps), shard)  # pylint: disable=protected-access
+  hp = sweep.put_global(sweep.stack_hps(hps + [hps[0]] * (b - len(hps))), shard)
+  act = sweep.put_global(np.arange(b) < len(hps), shard)
   st = init_fn(hp)
   st, m = chunk_fn(st, hp, act)  # compile + warm up
   jax.block_until_ready(m)

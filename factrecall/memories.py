@@ -101,18 +101,16 @@ def run_chunk(setup, state, hp, active):
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(setup):
-  return (jax.jit(jax.vmap(functools.partial(init, setup))),
-          jax.jit(jax.vmap(functools.partial(run_chunk, setup)),
-                  donate_argnums=(0,)))
+def _compiled(setup, msh, width):
+  """(init, chunk) over the ensemble: the same per-member program on any
+  number of devices (sweep.ensemble_jit), so results do not depend on it."""
+  return (sweep.ensemble_jit(functools.partial(init, setup), 1, msh, width),
+          sweep.ensemble_jit(functools.partial(run_chunk, setup), 3, msh,
+                             width, donate_argnums=(0,)))
 
 
 def _stack(hps, idx):
-  return {k: np.stack([np.asarray(hps[i][k]) for i in idx]) for k in hps[0]}
-
-
-def _put(tree, shard):
-  return jax.tree_util.tree_map(lambda a: jax.device_put(a, shard), tree)
+  return sweep.stack_hps([hps[i] for i in idx])
 
 
 def step_flops(setup):
@@ -143,22 +141,23 @@ def run_group(setup, hps, rule, needed=None, progress=None):
   """
   n = len(hps)
   msh = sweep.mesh()
-  n_dev = msh.devices.size
+  width = sweep.default_width()
+  n_dev = msh.devices.size * width  # ensemble sizes are multiples of this
   shard = NamedSharding(msh, P("ens"))
-  init_fn, chunk_fn = _compiled(setup)
+  init_fn, chunk_fn = _compiled(setup, msh, width)
   status, steps = [None] * n, [0] * n
   acc, best, loss, since = [float("nan")] * n, [-1.0] * n, [float("nan")] * n, [0] * n
   pad = lambda ids: ids + [ids[0]] * (sweep.bucket(len(ids), n_dev) - len(ids))
   live = list(range(n))
   slots = pad(live)  # member held by each ensemble slot (first n_live real)
-  state = init_fn(_put(_stack(hps, slots), shard))
+  state = init_fn(sweep.put_global(_stack(hps, slots), shard))
   while live:
     row = {i: slots.index(i) for i in live}
     active = np.zeros(len(slots), bool)
     active[list(row.values())] = True
-    state, m = chunk_fn(state, _put(_stack(hps, slots), shard),
-                        _put(active, shard))
-    m = np.asarray(m)
+    state, m = chunk_fn(state, sweep.put_global(_stack(hps, slots), shard),
+                        sweep.put_global(active, shard))
+    m = sweep.fetch(m)
     for i in live:
       steps[i] += setup.chunk
       loss[i], acc[i] = float(m[row[i], 0]), float(m[row[i], 1])
@@ -193,8 +192,9 @@ def run_group(setup, hps, rule, needed=None, progress=None):
       # a compile costs (every new ensemble size compiles, ~1-4 s on CPU).
       new_slots = pad(new_live)
       keep = np.array([row[i] for i in new_slots])
-      host = jax.tree_util.tree_map(np.asarray, state)
-      state = _put(jax.tree_util.tree_map(lambda a: a[keep], host), shard)
+      host = sweep.to_host(state)
+      state = sweep.put_global(
+          jax.tree_util.tree_map(lambda a: a[keep], host), shard)
       slots = new_slots
     live = new_live
   return [dict(status=status[i], accuracy=acc[i], best_accuracy=best[i],

@@ -75,18 +75,29 @@ def blocked(f, width):
   return g
 
 
+def ensemble_jit(f, n_args, msh, width, donate_argnums=()):
+  """jit of f over a leading ensemble axis of its n_args arguments, sharded
+  over msh's devices, each device running `blocked(f, width)` on its shard.
+
+  Every member runs the same per-member program whatever the number of
+  devices or members (jit(vmap(f)) over a sharded ensemble would compile a
+  program per local ensemble size, and XLA:CPU's kernels round differently
+  for different sizes).
+  """
+  spec = tuple([P("ens")] * n_args)
+  return jax.jit(jax.shard_map(blocked(f, width), mesh=msh, in_specs=spec,
+                               out_specs=P("ens"), check_vma=False),
+                 donate_argnums=donate_argnums)
+
+
 @functools.lru_cache(maxsize=None)
 def _compiled(setup, msh, width):
   """jitted (init, chunk) over the ensemble, sharded over msh's devices."""
-  def wrap(f, n_in):
-    spec = tuple([P("ens")] * n_in)
-    return jax.shard_map(blocked(f, width), mesh=msh, in_specs=spec,
-                         out_specs=P("ens"), check_vma=False)
-  init = wrap(functools.partial(train.init, setup), 1)
-  chunk = wrap(functools.partial(train.run_chunk, setup), 3)
   # No buffer donation: the state before a chunk must survive an interrupt
   # so that it can be checkpointed.
-  return jax.jit(init), jax.jit(chunk)
+  return (ensemble_jit(functools.partial(train.init, setup), 1, msh, width),
+          ensemble_jit(functools.partial(train.run_chunk, setup), 3, msh,
+                       width))
 
 
 def release_compiled():
@@ -96,11 +107,11 @@ def release_compiled():
   jax.clear_caches()
 
 
-def _stack(hps):
+def stack_hps(hps):
   return {k: np.stack([np.asarray(h[k]) for h in hps]) for k in hps[0]}
 
 
-def _put(tree, sharding):
+def put_global(tree, sharding):
   """Host arrays (the same on every process) -> global arrays on the mesh.
 
   Each process fills only its addressable shards, so this works unchanged
@@ -111,7 +122,7 @@ def _put(tree, sharding):
   return jax.tree_util.tree_map(one, tree)
 
 
-def _fetch(a):
+def fetch(a):
   """A global array as one numpy array on every process."""
   if getattr(a, "is_fully_addressable", True):
     return np.asarray(a)
@@ -119,8 +130,8 @@ def _fetch(a):
   return np.asarray(multihost_utils.process_allgather(a, tiled=True))
 
 
-def _host(tree):
-  return jax.tree_util.tree_map(_fetch, tree)
+def to_host(tree):
+  return jax.tree_util.tree_map(fetch, tree)
 
 
 class Group:
@@ -159,7 +170,7 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
         saved = pickle.load(f)
       if saved["n"] == n and saved["setup"] == repr(setup):
         g, live = saved["group"], saved["live"]
-        state = _put(saved["state"], shard)
+        state = put_global(saved["state"], shard)
     except (OSError, EOFError, pickle.UnpicklingError, KeyError):
       g = None
   if g is None:
@@ -167,7 +178,7 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
     live = list(range(n))
     b = bucket(n, n_dev)
     idx = live + [live[0]] * (b - n)
-    state = init_fn(_put(_stack([hps[i] for i in idx]), shard))
+    state = init_fn(put_global(stack_hps([hps[i] for i in idx]), shard))
   acc_i = train.METRICS.index("accuracy")
   last_ckpt = time.time()
   while live:
@@ -193,10 +204,10 @@ def _step(setup, hps, rule, g, live, state, chunk_fn, shard, n_dev, acc_i,
   """One chunk of the live members plus the host bookkeeping after it."""
   b = bucket(len(live), n_dev)
   idx = live + [live[0]] * (b - len(live))
-  hp = _put(_stack([hps[i] for i in idx]), shard)
-  active = _put(np.array([j < len(live) for j in range(b)]), shard)
+  hp = put_global(stack_hps([hps[i] for i in idx]), shard)
+  active = put_global(np.array([j < len(live) for j in range(b)]), shard)
   state, m = chunk_fn(state, hp, active)
-  m = _fetch(m)
+  m = fetch(m)
   finished = []
   for j, i in enumerate(live):
     row = m[j]
@@ -230,7 +241,7 @@ def _step(setup, hps, rule, g, live, state, chunk_fn, shard, n_dev, acc_i,
                     note=f"{sum(s is not None for s in g.status)}/{len(g.status)} done")
   new_live = [i for i in live if not g.status[i]]
   if keep_params and len(new_live) < len(live):
-    params = _host(state["params"])
+    params = to_host(state["params"])
     for j, i in enumerate(live):
       if g.status[i]:
         g.params[i] = jax.tree_util.tree_map(lambda a, j=j: a[j], params)
@@ -238,14 +249,14 @@ def _step(setup, hps, rule, g, live, state, chunk_fn, shard, n_dev, acc_i,
     keep = [live.index(i) for i in new_live]
     nb = bucket(len(new_live), n_dev)
     keep += [keep[0]] * (nb - len(keep))
-    state = _put(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
-                                        _host(state)), shard)
+    state = put_global(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
+                                        to_host(state)), shard)
   elif new_live and len(new_live) < len(live):
     # Same bucket: move live members to the front so slot j <-> new_live[j].
     keep = [live.index(i) for i in new_live]
     keep += [keep[0]] * (b - len(keep))
-    state = _put(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
-                                        _host(state)), shard)
+    state = put_global(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
+                                        to_host(state)), shard)
   return state, new_live, b
 
 
@@ -264,7 +275,8 @@ def _results(g, n, acc_i):
 
 
 def _save_ckpt(path, n, setup, g, live, state):
-  blob = dict(n=n, setup=repr(setup), group=g, live=live, state=_host(state))
+  blob = dict(n=n, setup=repr(setup), group=g, live=live,
+              state=to_host(state))
   tmp = path + ".tmp"
   with open(tmp, "wb") as f:
     pickle.dump(blob, f)
