@@ -204,12 +204,20 @@ def use_all_cores():
   running their blocks in parallel use every core (about 2x on 2 cores vs
   one multi-threaded device). Also sets cpu_flags(). Must run before jax
   initialises its backends; it only affects the host (CPU) platform, and an
-  explicit --xla_force_host_platform_device_count in XLA_FLAGS wins."""
+  explicit --xla_force_host_platform_device_count in XLA_FLAGS wins.
+
+  At least 2 devices, even on one core: XLA compiles a program for one
+  device without SPMD partitioning, through passes that rewrite some
+  arithmetic differently (last-bit differences in Adam's update and the
+  attention gradient), while every count >= 2 gives the same numbers. So
+  results.jsonl does not depend on the number of cores.
+  """
   cpu_flags()
   flags = os.environ.get("XLA_FLAGS", "")
   if "xla_force_host_platform_device_count" not in flags:
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
+    n = max(n, 2)
     os.environ["XLA_FLAGS"] = (
         flags + f" --xla_force_host_platform_device_count={n}").strip()
 

@@ -154,7 +154,8 @@ def test_group_sharded_equals_unsharded_and_alone():
     assert a["curves"] == b["curves"]
     assert a["status"] == b["status"] == c["status"]
     assert a["steps"] == b["steps"] == c["steps"]
-    # One device compiles without the SPMD partitioner: float32 rounding.
+    # One device compiles without the SPMD partitioner: float32 rounding
+    # (so the CLI never runs on one CPU device; see cli.use_all_cores).
     np.testing.assert_allclose(a["curves"]["loss"], c["curves"]["loss"],
                                rtol=1e-5)
   # A member alone (its own, smaller padding) gets the same numbers up to
