@@ -6,6 +6,9 @@ presets too: `square`, `distinct` (scaling modes) and `heads` (H sweep).
 """
 import ml_collections
 
+from factrecall import tasks
+from factrecall.checks import Bool, Int, OneOf, Real, Seq
+
 PRESETS = ("smoke", "paper", "square", "distinct", "heads")
 
 
@@ -56,6 +59,7 @@ def get_config(arg=None):
 
   c.plot_curves = 4               # training curves drawn
   c.checkpoint_every = 30.0       # seconds between in-flight group checkpoints
+  c.memory_gib = 16.0             # memory a group may use, over its devices (GiB)
   c.save_models = False           # save every stored (successful) member for
                                   # factrecall.analysis (checkpoints/models/)
 
@@ -79,7 +83,9 @@ def get_config(arg=None):
     c.search.n_candidates = 8
     c.search.resolution = 0.02
     c.search.prune = False
-    c.search.k_max = 2048
+    # k = 1024 is 1M facts, ~20x the largest model's expected capacity
+    # (0.07 facts/param x 783k params); 2048 failed the memory guard.
+    c.search.k_max = 1024
     c.search.max_rounds = 12
   elif arg == "square":
     c.task.scaling = "square"
@@ -95,3 +101,43 @@ def get_config(arg=None):
     c.model.ratios = ((1.0, 1.0),)
     c.model.d_list = (16, 32, 45)  # d = 8 leaves d_h = 0 at H = 16
   return c
+
+
+# What each field allows (factrecall.checks; the CLI checks every field
+# before anything runs). Checks across fields are capacity.validate's.
+RULES = {
+    "seed": Int(0),
+    "task.D": Int(1, 4096),
+    "task.T": Int(3, 4096),
+    "task.n_noise": Int(0, 2 ** 20, also=(-1,), note="-1 = S + R"),
+    "task.alpha": Real(0, 10),
+    "task.beta": Real(0, 10),
+    "task.table": OneOf(*tasks.TABLES),
+    "task.scaling": OneOf(*tasks.SCALINGS),
+    "model.H_list": Seq(Int(1, 1024), distinct=True),
+    "model.ratios": Seq((Real(0, 64, lo_open=True), Real(0, 64)),
+                        distinct=True),
+    "model.d_list": Seq(Int(1, 8192), distinct=True),
+    "train.batch": Int(1, 2 ** 20),
+    "train.chunk": Int(1, 2 ** 20),
+    "train.max_steps": Int(1, 2 ** 24),
+    "train.target": Real(0, 1, lo_open=True),
+    "train.lrs": Seq(Real(0, 1e4, lo_open=True), distinct=True),
+    "train.patience": Int(0, 2 ** 20, note="0 = off"),
+    "train.n_seeds": Int(1, 1000),
+    "search.n_candidates": Int(1, 1024),
+    "search.resolution": Real(0, 10, hi_open=True),
+    "search.lo_per_param": Real(0, 100, lo_open=True),
+    "search.hi_per_param": Real(0, 100, lo_open=True),
+    "search.k_max": Int(2, 2 ** 16),
+    "search.max_rounds": Int(1, 1000),
+    "search.prune": Bool(),
+    "fit.n_boot": Int(10, 10 ** 6),
+    "fit.slope_band": Seq(Real(0, 100), min_len=2, max_len=2,
+                          increasing=True),
+    "fit.ratio_band": Real(1, 1000),
+    "plot_curves": Int(0, 1000),
+    "checkpoint_every": Real(0, 86400, note="seconds; 0 = every chunk"),
+    "memory_gib": Real(0, 2 ** 20, lo_open=True),
+    "save_models": Bool(),
+}

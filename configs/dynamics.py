@@ -8,6 +8,10 @@ AdamW) and `softmax_paper`.
 """
 import ml_collections
 
+from factrecall import dynamics
+from factrecall import tasks
+from factrecall.checks import Int, OneOf, Real, Seq
+
 PRESETS = ("smoke", "paper", "softmax", "softmax_paper")
 
 
@@ -55,6 +59,8 @@ def get_config(arg=None):
 
   c.plot_S = 0                    # S of the stage figure; 0 = task.S
 
+  c.memory_gib = 16.0             # memory a run may use (GiB); see validate
+
   if arg == "smoke":
     c.task.S, c.task.R, c.task.D, c.task.n_noise = 8, 2, 4, 6
     c.task.S_sweep = (4,)
@@ -90,3 +96,39 @@ def get_config(arg=None):
       c.train.sweep_seeds = 5
       c.transformer.d, c.transformer.d_h, c.transformer.m = 64, 16, 128
   return c
+
+
+# What each field allows (factrecall.checks; the CLI checks every field
+# before anything runs). Checks across fields are dynamics.validate's.
+RULES = {
+    "seed": Int(0),
+    "model": OneOf(*dynamics.MODELS),
+    "task.S": Int(1, 2 ** 16),
+    "task.R": Int(1, 2 ** 16),
+    "task.D": Int(1, 4096),
+    "task.n_noise": Int(0, 2 ** 20, also=(-1,), note="-1 = S + R"),
+    "task.T": Int(3, 4096),
+    "task.table": OneOf(*tasks.TABLES),
+    "task.S_sweep": Seq(Int(1, 2 ** 16), min_len=0, distinct=True),
+    "transformer.d": Int(1, 8192),
+    "transformer.H": Int(1, 1024),
+    "transformer.d_h": Int(1, 8192),
+    "transformer.m": Int(0, 2 ** 16, note="0 = attention-only"),
+    "train.optimizer": OneOf(*dynamics.OPTIMIZERS),
+    "train.lr": Real(0, 1e4, lo_open=True),
+    "train.batch": Int(1, 2 ** 20),
+    "train.chunk": Int(1, 32, note="plateaus need dense curves, issue 4"),
+    "train.steps": Int(1, 2 ** 24),
+    "train.n_seeds": Int(1, 1000),
+    "train.sweep_max_steps": Int(1, 2 ** 24),
+    "train.sweep_seeds": Int(1, 1000),
+    "stages.rel_frac": Real(0, 1, lo_open=True, hi_open=True),
+    "stages.target": Real(0, 1, lo_open=True),
+    "stages.kl_frac": Real(0, 1, lo_open=True, hi_open=True),
+    "stages.min_plateau_steps": Int(0, 2 ** 24),
+    "stages.scaling_measure": OneOf(*dynamics.MEASURES),
+    "claims.loss_tol": Real(0, 1, lo_open=True, hi_open=True),
+    "claims.n_boot": Int(10, 10 ** 6),
+    "plot_S": Int(0, 2 ** 16, note="0 = task.S"),
+    "memory_gib": Real(0, 2 ** 20, lo_open=True),
+}

@@ -8,6 +8,8 @@ Presets: `smoke` (tests, seconds), default (2-core CPU, ~1-2 min), `paper`.
 """
 import ml_collections
 
+from factrecall.checks import Int, Real, Seq
+
 PRESETS = ("smoke", "paper")
 
 
@@ -47,6 +49,8 @@ def get_config(arg=None):
   c.max_drop = 0.02               # specificity: accuracy drop <= this
   c.n_boot = 1000                 # bootstrap resamples for CIs
 
+  c.memory_gib = 16.0             # memory a run may use (GiB); see validate
+
   if arg == "smoke":
     c.task.S = 6
     c.task.R = 6
@@ -66,3 +70,38 @@ def get_config(arg=None):
     c.n_single = 200
     c.sequential = (1, 10, 100, 300)
   return c
+
+
+# What each field allows (factrecall.checks; the CLI checks every field
+# before anything runs). Checks across fields are editing.validate's.
+RULES = {
+    "seed": Int(0),
+    "task.S": Int(2, 2 ** 16),
+    "task.R": Int(2, 2 ** 16),
+    "task.D": Int(2, 4096),
+    "task.T": Int(3, 4096),
+    "task.n_noise": Int(0, 2 ** 20, also=(-1,), note="-1 = S + R"),
+    "models": Seq((Int(1, 8192, note="d"), Int(1, 1024, note="H"),
+                   Int(1, 8192, note="d_h"),
+                   Int(1, 2 ** 16, note="m; the analyses need an MLP"))),
+    "train.batch": Int(1, 2 ** 20),
+    "train.chunk": Int(1, 2 ** 20),
+    "train.max_steps": Int(1, 2 ** 24),
+    "train.lr": Real(0, 1e4, lo_open=True),
+    "train.target": Real(0, 1, lo_open=True),
+    "n_single": Int(2),
+    "sequential": Seq(Int(1), distinct=True),
+    "n_contexts": Int(1, 1024),
+    "ridge": Real(1e-12, 1e6, note="times mean(diag C); > 0: dead neurons "
+                  "make C singular"),
+    "v_steps": Int(0, 10 ** 6, note="0 = no edit (v* = W2^T k*)"),
+    "v_lr": Real(0, 1e4, lo_open=True),
+    "v_l2": Real(0, 1e4),
+    "ig_steps": Int(1, 10 ** 4),
+    "kn_frac": Real(0, 1, lo_open=True, hi_open=True),
+    "kv_top": Int(1),
+    "success_band": Real(0, 1, lo_open=True),
+    "max_drop": Real(0, 1),
+    "n_boot": Int(10, 10 ** 6),
+    "memory_gib": Real(0, 2 ** 20, lo_open=True),
+}

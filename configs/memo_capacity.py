@@ -5,6 +5,8 @@ Presets: `smoke` (tests, seconds), default (2-core CPU, ~5 min), `paper`
 """
 import ml_collections
 
+from factrecall.checks import Int, OneOf, Real, Seq
+
 PRESETS = ("smoke", "paper")
 
 
@@ -26,6 +28,8 @@ def get_config(arg=None):
   c.guess_c = 0.05               # pairs per parameter, only for the ETA
   c.n_boot = 1000                # bootstrap resamples for CIs
   c.slope_band = (0.85, 1.15)    # log-log slope CI inside -> "supported"
+  c.memory_gib = 16.0             # memory a run may use (GiB); see validate
+
   if arg == "smoke":
     c.vocab = 2000
     c.h_list = (2, 4)
@@ -43,3 +47,24 @@ def get_config(arg=None):
     c.max_batches = 1_000_000
     c.group_by = "n_d"
   return c
+
+
+# What each field allows (factrecall.checks; the CLI checks every field
+# before anything runs). Checks across fields are memo.validate's.
+RULES = {
+    "seed": Int(0),
+    "seeds": Seq(Int(0), distinct=True),
+    "vocab": Int(2, 10 ** 7),
+    "h_list": Seq(Int(1, 1024), distinct=True),
+    "d_h_list": Seq(Int(1, 2 ** 14), distinct=True),
+    "d_list": Seq(Int(1, 2 ** 16), distinct=True),
+    "batch": Int(1, 2 ** 20),
+    "max_batches": Int(1),
+    "threshold": Real(0, 1, lo_open=True, hi_open=True),
+    "chunk": Int(1),
+    "group_by": OneOf("d", "n_d"),
+    "guess_c": Real(0, 1000, note="pairs per parameter, only for the ETA"),
+    "n_boot": Int(10, 10 ** 6),
+    "slope_band": Seq(Real(0, 100), min_len=2, max_len=2, increasing=True),
+    "memory_gib": Real(0, 2 ** 20, lo_open=True),
+}

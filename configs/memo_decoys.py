@@ -5,6 +5,8 @@ Presets: `smoke` (tests, seconds), default (2-core CPU, a few minutes),
 """
 import ml_collections
 
+from factrecall.checks import Int, Real, Seq
+
 PRESETS = ("smoke", "paper")
 
 
@@ -25,6 +27,8 @@ def get_config(arg=None):
   c.table_every = 3              # a table row every this many batches
   c.n_boot = 1000                # bootstrap resamples for CIs
   c.forget_words = (2000, 10000)  # words of texts A and B (0: no demo)
+  c.memory_gib = 16.0             # memory a run may use (GiB); see validate
+
   if arg == "smoke":
     c.vocab = 500
     c.d = 64
@@ -42,3 +46,26 @@ def get_config(arg=None):
     c.n_batches = 1000
     c.table_every = 50
   return c
+
+
+# What each field allows (factrecall.checks; the CLI checks every field
+# before anything runs). Checks across fields (d a multiple of h, decoys
+# per batch, the stdlib words, memory) are memo.validate's.
+RULES = {
+    "seed": Int(0),
+    "seeds": Seq(Int(0), distinct=True),
+    "vocab": Int(2, 10 ** 7),
+    "h": Int(1, 1024),
+    "d": Int(1, 2 ** 15),
+    "layers_list": Seq(Int(1, 32), distinct=True),
+    "decoys_list": Seq(Int(0), distinct=True),
+    "batch": Int(1, 2 ** 20),
+    "n_batches": Int(1, 2 ** 24),
+    "threshold": Real(0, 1, lo_open=True, hi_open=True),
+    "chunk": Int(1),
+    "table_every": Int(1),
+    "n_boot": Int(10, 10 ** 6),
+    "forget_words": Seq(Int(2, 10 ** 7, also=(0,), note="0: no demo"),
+                        min_len=0, max_len=2),
+    "memory_gib": Real(0, 2 ** 20, lo_open=True),
+}

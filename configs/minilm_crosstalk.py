@@ -9,6 +9,9 @@ seconds), default (whole text, all 6 layers, well under a minute).
 """
 import ml_collections
 
+from factrecall.analysis import minilm
+from factrecall.checks import Bool, Int, OneOf, Seq, Text
+
 PRESETS = ("smoke",)
 
 
@@ -34,3 +37,19 @@ def get_config(arg=None):
     c.n_boot = 30
     c.bins = 36
   return c
+
+
+# What each field allows (factrecall.checks; the CLI checks every field
+# before anything runs). The text file itself is checked by minilm.validate.
+RULES = {
+    "seed": Int(0),
+    "text": Text(note='a text file; "" = factrecall/data/facts.txt'),
+    "n_facts": Int(2, also=(0,), note="0 = all"),
+    "n_sentences": Int(2, also=(0,), note="0 = all"),
+    "layers": Seq(Int(0, minilm.N_LAYERS - 1), distinct=True),
+    "fact_input": OneOf(*minilm.FACT_INPUTS),
+    "center": Bool(),
+    "n_pairs": Int(10, 2 ** 18),
+    "n_boot": Int(10, 10 ** 6),
+    "bins": Int(2, 10 ** 4),
+}

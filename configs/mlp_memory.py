@@ -6,6 +6,9 @@ Presets: `smoke` (tests, seconds), default (2-core CPU, ~4 min), `paper`
 """
 import ml_collections
 
+from factrecall import memories
+from factrecall.checks import Bool, Int, OneOf, Real, Seq
+
 PRESETS = ("smoke", "paper")
 
 
@@ -43,6 +46,10 @@ def get_config(arg=None):
   c.fit.n_boot = 1000             # bootstrap resamples for CIs
   c.fit.slope_band = (0.85, 1.15)  # slope CI inside -> "supported"
 
+  # Memory a group may use, summed over its devices (GiB): one member must
+  # fit, and a round's members are split into groups that fit.
+  c.memory_gib = 16.0
+
   if arg == "smoke":
     c.n_seeds = 2
     c.d_list = (4, 8)
@@ -63,4 +70,37 @@ def get_config(arg=None):
     c.search.resolution = 0.02
     c.search.max_rounds = 10
     c.search.prune = False
+    # The largest member (d = 91, m = 728) may reach N = n_max = 50k, a
+    # ~38 GiB member: an accelerator of 64 GB or more.
+    c.memory_gib = 64.0
   return c
+
+
+# What each field allows (factrecall.checks; the CLI checks every field
+# before anything runs). Checks across fields are memories.validate's.
+RULES = {
+    "memory": OneOf("mlp"),
+    "seed": Int(0),
+    "n_seeds": Int(1, 1000),
+    "d_list": Seq(Int(1, 8192), distinct=True),
+    "ratios": Seq(Real(0, 1024, lo_open=True), distinct=True),
+    "regimes": Seq(OneOf(*memories.REGIMES), distinct=True),
+    "n_fixed": Int(2, 2 ** 20),
+    "train.lrs": Seq(Real(0, 1e4, lo_open=True), distinct=True),
+    "train.max_steps": Int(1, 2 ** 24),
+    "train.chunk": Int(1, 2 ** 20),
+    "train.target": Real(0, 1, lo_open=True),
+    "train.patience": Int(0, 2 ** 20, note="0 = off"),
+    "search.guess.identity": Real(0, 1e6, lo_open=True),
+    "search.guess.fixed": Real(0, 1e6, lo_open=True),
+    "search.spread": Real(1, 1000, lo_open=True),
+    "search.n_candidates": Int(1, 1024),
+    "search.resolution": Real(0, 10, hi_open=True),
+    "search.max_rounds": Int(1, 1000),
+    "search.n_max": Int(4),
+    "search.prune": Bool(),
+    "fit.n_boot": Int(10, 10 ** 6),
+    "fit.slope_band": Seq(Real(0, 100, lo_open=True), min_len=2, max_len=2,
+                          increasing=True),
+    "memory_gib": Real(0, 2 ** 20, lo_open=True),
+}

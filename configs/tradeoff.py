@@ -10,6 +10,8 @@ Cost: one compiled group per (H, m) cell (its seeds share the shape).
 """
 import ml_collections
 
+from factrecall.checks import Int, Real, Seq
+
 PRESETS = ("smoke", "paper")
 
 
@@ -47,6 +49,7 @@ def get_config(arg=None):
   c.fit.ratio_band = 2.0          # facts/param MLP-heavy vs attention-only within this factor -> "supported"
 
   c.checkpoint_every = 30.0       # seconds between in-flight group checkpoints
+  c.memory_gib = 16.0             # memory a group may use, over its devices (GiB)
 
   if arg == "smoke":
     c.task.S = 8
@@ -70,3 +73,33 @@ def get_config(arg=None):
     c.train.n_seeds = 3
     c.train.target = 1.0
   return c
+
+
+# What each field allows (factrecall.checks; the CLI checks every field
+# before anything runs). Checks across fields are tradeoff.validate's.
+RULES = {
+    "seed": Int(0),
+    "task.S": Int(1, 2 ** 15),
+    "task.R": Int(1, 2 ** 15),
+    "task.D": Int(1, 4096),
+    "task.n_noise": Int(0, 2 ** 20, also=(-1,), note="-1 = S + R"),
+    "task.T": Int(3, 4096),
+    "model.d": Int(1, 8192),
+    "model.d_h": Int(1, 8192),
+    "model.H_list": Seq(Int(1, 1024), distinct=True),
+    "model.m_list": Seq(Int(0, 2 ** 16, note="0 = attention-only"),
+                        distinct=True),
+    "train.batch": Int(1, 2 ** 20),
+    "train.chunk": Int(1, 2 ** 20),
+    "train.max_steps": Int(1, 2 ** 24),
+    "train.target": Real(0, 1, lo_open=True),
+    "train.lr": Real(0, 1e4, lo_open=True),
+    "train.patience": Int(0, 2 ** 20, note="0 = off"),
+    "train.n_seeds": Int(1, 1000),
+    "fit.n_boot": Int(10, 10 ** 6),
+    "fit.solved_frac": Real(0, 1, lo_open=True),
+    "fit.rate_band": Seq(Real(0, 100), min_len=2, max_len=2, increasing=True),
+    "fit.ratio_band": Real(1, 1000, lo_open=True),
+    "checkpoint_every": Real(0, 86400, note="seconds; 0 = every chunk"),
+    "memory_gib": Real(0, 2 ** 20, lo_open=True),
+}

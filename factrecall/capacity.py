@@ -171,66 +171,33 @@ def model_shapes(cfg):
 
 
 def validate(cfg):
+  """Checks across fields (each field alone: configs/capacity.py RULES)."""
   t, mo, tr, se = cfg.task, cfg.model, cfg.train, cfg.search
-  if t.scaling not in tasks.SCALINGS:
-    raise UserError(f"task.scaling={t.scaling!r}: allowed {', '.join(tasks.SCALINGS)}")
-  if t.table not in tasks.TABLES:
-    raise UserError(f"task.table={t.table!r}: allowed {', '.join(tasks.TABLES)}")
-  for f in ("D", "T"):
-    if int(t[f]) < (3 if f == "T" else 1):
-      raise UserError(f"task.{f}={t[f]}: must be an integer >= {3 if f == 'T' else 1}")
-  if t.n_noise < -1:
-    raise UserError(f"task.n_noise={t.n_noise}: must be >= 0, or -1 for S+R")
-  for f in ("alpha", "beta"):
-    if t[f] < 0:
-      raise UserError(f"task.{f}={t[f]}: Zipf exponent must be >= 0")
-  if not mo.d_list or any(int(d) < 1 for d in mo.d_list):
-    raise UserError(f"model.d_list={tuple(mo.d_list)}: need positive integers")
-  if not mo.H_list or any(int(h) < 1 for h in mo.H_list):
-    raise UserError(f"model.H_list={tuple(mo.H_list)}: need positive integers")
-  for r in mo.ratios:
-    if len(r) != 2 or r[0] <= 0 or r[1] < 0:
-      raise UserError(f"model.ratios={tuple(mo.ratios)}: need pairs (alpha_w > 0, beta_w >= 0)")
+  tasks.check_noise(t)
   if not model_shapes(cfg):
     raise UserError("model: every (d, ratio) rounds d_h or m to 0; use larger d_list or ratios")
-  if tr.batch < 1 or tr.chunk < 1:
-    raise UserError(f"train.batch={tr.batch}, train.chunk={tr.chunk}: must be >= 1")
   if tr.max_steps < tr.chunk:
     raise UserError(f"train.max_steps={tr.max_steps}: must be >= train.chunk={tr.chunk}")
-  if not tr.lrs or any(lr <= 0 for lr in tr.lrs):
-    raise UserError(f"train.lrs={tuple(tr.lrs)}: need positive learning rates")
-  if not (0 < tr.target <= 1):
-    raise UserError(f"train.target={tr.target}: must be in (0, 1]")
-  if tr.patience < 0:
-    raise UserError(f"train.patience={tr.patience}: must be >= 0 (0 = off)")
-  if tr.n_seeds < 1:
-    raise UserError(f"train.n_seeds={tr.n_seeds}: must be >= 1")
-  if se.n_candidates < 1:
-    raise UserError(f"search.n_candidates={se.n_candidates}: must be >= 1")
-  if not (0 <= se.resolution < 10):
-    raise UserError(f"search.resolution={se.resolution}: must be in [0, 10)")
-  if not (0 < se.lo_per_param < se.hi_per_param):
+  if not se.lo_per_param < se.hi_per_param:
     raise UserError(f"search.lo_per_param={se.lo_per_param}, hi_per_param="
-                    f"{se.hi_per_param}: need 0 < lo < hi")
-  if cfg.checkpoint_every < 0:
-    raise UserError(f"checkpoint_every={cfg.checkpoint_every}: must be >= 0 seconds")
-  if se.max_rounds < 1:
-    raise UserError(f"search.max_rounds={se.max_rounds}: must be >= 1")
-  if cfg.plot_curves < 0:
-    raise UserError(f"plot_curves={cfg.plot_curves}: must be >= 0")
-  if se.k_max < 2:
-    raise UserError(f"search.k_max={se.k_max}: must be >= 2")
+                    f"{se.hi_per_param}: need lo < hi")
   # Memory guard: the padded eval set and per-member embeddings of the largest
-  # candidate must fit (k_max^2 pairs x T tokens, times members).
+  # candidate (k_max^2 pairs x T tokens), a batch's tokens and logits, and
+  # the largest model with Adam's two moments, times the group's members.
   k = se.k_max
   S, R, D = tasks.sizes_for(k, t.scaling, t.D)
   d_max = max(mo.d_list)
+  p_max = max(shape.params for shape, _ in model_shapes(cfg))
   members = se.n_candidates * len(tr.lrs)
   n_out = D * R
-  bytes_ = members * 4 * (n_out * d_max + S * R * t.T + tr.batch * n_out * 3)
-  if bytes_ > 16 * 2 ** 30:
-    raise UserError(f"search.k_max={k}: a group of {members} members would need "
-                    f"~{bytes_ / 2 ** 30:.0f} GiB; lower search.k_max")
+  bytes_ = members * 4 * (n_out * d_max + S * R * t.T +
+                          tr.batch * (n_out * 3 + t.T) + 3 * p_max)
+  if bytes_ > cfg.memory_gib * 2 ** 30:
+    raise UserError(f"search.k_max={k}, model.d_list max={d_max} ({p_max} "
+                    f"params), train.batch={tr.batch}: a group of {members} "
+                    f"members would need ~{bytes_ / 2 ** 30:.0f} GiB, over "
+                    f"memory_gib={cfg.memory_gib}; lower one of them or raise "
+                    "memory_gib")
 
 
 def _k_for_facts(facts, scaling):
@@ -256,7 +223,6 @@ def _key(shape, seed, k, lr):
 
 def run(cfg, wd):
   """The capacity experiment: search every shape, fit, claims, figures."""
-  import jax  # pylint: disable=g-import-not-at-top
   from factrecall import plots  # pylint: disable=g-import-not-at-top
   shapes = model_shapes(cfg)
   done = {}

@@ -5,9 +5,12 @@ one line; nothing here is experiment-specific.
 A config (configs/NAME.py) is `get_config(arg) -> ConfigDict` with a field
 `experiment = "module:function"` naming the runner,
 `run(config, workdir: output.Workdir) -> summary dict` (with "claims"), and
-optionally `validate(config)` in the same module, raising output.UserError.
+`RULES`, a factrecall.checks rule for every field, checked before anything
+else. The runner's module may add `validate(config)` for checks across
+fields, raising output.UserError.
 """
 import ast
+import functools
 import importlib
 import importlib.util
 import json
@@ -18,6 +21,7 @@ import sys
 
 import ml_collections
 
+from factrecall import checks
 from factrecall import output
 from factrecall.output import UserError
 
@@ -32,6 +36,16 @@ def config_names():
                 if f.endswith(".py") and not f.startswith("_"))
 
 
+@functools.lru_cache(maxsize=None)
+def config_module(name):
+  """configs/NAME.py as a module (NAME must be one of config_names())."""
+  path = os.path.join(CONFIG_DIR, name + ".py")
+  mod_spec = importlib.util.spec_from_file_location(f"configs.{name}", path)
+  mod = importlib.util.module_from_spec(mod_spec)
+  mod_spec.loader.exec_module(mod)
+  return mod
+
+
 def load_config(spec):
   """'NAME[:PRESET]' -> ConfigDict from configs/NAME.py."""
   if not spec:
@@ -40,10 +54,7 @@ def load_config(spec):
   if name not in config_names():
     raise UserError(f"--config={spec}: unknown config {name!r}; "
                     f"one of: {', '.join(config_names())}")
-  path = os.path.join(CONFIG_DIR, name + ".py")
-  mod_spec = importlib.util.spec_from_file_location(f"configs.{name}", path)
-  mod = importlib.util.module_from_spec(mod_spec)
-  mod_spec.loader.exec_module(mod)
+  mod = config_module(name)
   presets = getattr(mod, "PRESETS", ("smoke", "paper"))
   if preset and preset not in presets:
     raise UserError(f"--config={spec}: unknown preset {preset!r} of {name}; "
@@ -151,6 +162,7 @@ def main(argv):
   args = parser.parse_args(known)
   cfg = load_config(args.config)
   apply_overrides(cfg, rest)
+  checks.check(cfg, config_module(cfg.name).RULES)
   mod, run = runner(cfg)
   if hasattr(mod, "validate"):
     mod.validate(cfg)

@@ -117,55 +117,52 @@ def detect_stages(curves, chunk, R, D, rel_frac=0.1, target=0.99, kl_frac=0.1):
 
 
 def validate(cfg):
-  """Checks every field; raises UserError naming the field and what is allowed."""
-  t, tr, st, tf, cl = cfg.task, cfg.train, cfg.stages, cfg.transformer, cfg.claims
-  if cfg.model not in MODELS:
-    raise UserError(f"model={cfg.model!r}: allowed {', '.join(MODELS)}")
-  if not isinstance(cfg.seed, int) or cfg.seed < 0:
-    raise UserError(f"seed={cfg.seed}: must be an integer >= 0")
-  for f, lo in (("S", 1), ("R", 1), ("D", 1), ("T", 3)):
-    if not isinstance(t[f], int) or t[f] < lo:
-      raise UserError(f"task.{f}={t[f]}: must be an integer >= {lo}")
-  if not isinstance(t.n_noise, int) or t.n_noise < -1:
-    raise UserError(f"task.n_noise={t.n_noise}: must be >= 0, or -1 for S+R")
-  if t.table not in tasks.TABLES:
-    raise UserError(f"task.table={t.table!r}: allowed {', '.join(tasks.TABLES)}")
-  if any(not isinstance(s, int) or s < 1 for s in t.S_sweep):
-    raise UserError(f"task.S_sweep={tuple(t.S_sweep)}: need integers >= 1")
-  for f in ("d", "H", "d_h"):
-    if not isinstance(tf[f], int) or tf[f] < 1:
-      raise UserError(f"transformer.{f}={tf[f]}: must be an integer >= 1")
-  if not isinstance(tf.m, int) or tf.m < 0:
-    raise UserError(f"transformer.m={tf.m}: must be an integer >= 0 (0 = no MLP)")
-  if tr.optimizer not in OPTIMIZERS:
-    raise UserError(f"train.optimizer={tr.optimizer!r}: allowed {', '.join(OPTIMIZERS)}")
-  if not tr.lr > 0:
-    raise UserError(f"train.lr={tr.lr}: must be > 0")
-  for f in ("batch", "chunk", "n_seeds", "sweep_seeds"):
-    if not isinstance(tr[f], int) or tr[f] < 1:
-      raise UserError(f"train.{f}={tr[f]}: must be an integer >= 1")
-  if tr.chunk > 32:
-    raise UserError(f"train.chunk={tr.chunk}: must be <= 32 (plateaus need "
-                    "dense curves, issue 4)")
+  """Checks across fields (each field alone: configs/dynamics.py RULES)."""
+  t, tr, st, tf = cfg.task, cfg.train, cfg.stages, cfg.transformer
   for f in ("steps", "sweep_max_steps"):
-    if not isinstance(tr[f], int) or tr[f] < tr.chunk:
-      raise UserError(f"train.{f}={tr[f]}: must be an integer >= train.chunk={tr.chunk}")
-  for f in ("rel_frac", "kl_frac"):
-    if not 0 < st[f] < 1:
-      raise UserError(f"stages.{f}={st[f]}: must be in (0, 1)")
-  if not 0 < st.target <= 1:
-    raise UserError(f"stages.target={st.target}: must be in (0, 1]")
-  if not isinstance(st.min_plateau_steps, int) or st.min_plateau_steps < 0:
-    raise UserError(f"stages.min_plateau_steps={st.min_plateau_steps}: must be an integer >= 0")
-  if st.scaling_measure not in MEASURES:
-    raise UserError(f"stages.scaling_measure={st.scaling_measure!r}: allowed "
-                    f"{', '.join(MEASURES)}")
-  if not 0 < cl.loss_tol < 1:
-    raise UserError(f"claims.loss_tol={cl.loss_tol}: must be in (0, 1)")
-  if not isinstance(cl.n_boot, int) or cl.n_boot < 10:
-    raise UserError(f"claims.n_boot={cl.n_boot}: must be an integer >= 10")
-  if not isinstance(cfg.plot_S, int) or cfg.plot_S < 0:
-    raise UserError(f"plot_S={cfg.plot_S}: must be an integer >= 0")
+    if tr[f] < tr.chunk:
+      raise UserError(f"train.{f}={tr[f]}: must be >= train.chunk={tr.chunk}")
+  tasks.check_noise(t)
+  trained = sorted({t.S} | set(t.S_sweep))
+  if cfg.plot_S and cfg.plot_S not in trained:
+    raise UserError(f"plot_S={cfg.plot_S}: must be 0 (= task.S) or a trained "
+                    f"S: one of {', '.join(map(str, trained))}")
+  big = trained[-1]
+  budget = "steps" if big == t.S else "sweep_max_steps"
+  if st.min_plateau_steps > tr[budget]:
+    raise UserError(f"stages.min_plateau_steps={st.min_plateau_steps}: must "
+                    f"be <= train.{budget}={tr[budget]}, the step budget of "
+                    f"the largest S={big} (a longer plateau cannot be seen)")
+  # Memory guard: a group (one S, its seeds) holds per member the eval set
+  # (S*R pairs x T tokens) and its logits, a batch's tokens, counts and
+  # logits, the embeddings and the model with its optimiser state (the
+  # linear model has d = vocabulary: A is d x d, E the d x d identity).
+  worst = (0, 0, 0)
+  for S, seeds, _, _ in plan(cfg):
+    n_noise = S + t.R if t.n_noise < 0 else t.n_noise
+    vocab, n_out = S + t.R + n_noise + 1, t.D * t.R
+    if cfg.model == "linear":
+      d, params, emb = vocab, vocab * (vocab + n_out), vocab * vocab
+    else:
+      d = tf.d
+      params = models.param_count(models.TransformerShape(
+          d=tf.d, H=tf.H, d_h=tf.d_h, m=tf.m))
+      emb = (vocab + n_out) * d + 2 * vocab * tf.H * tf.d_h
+    state = (4 if tr.optimizer == "adam" else 2) * params
+    bytes_ = len(seeds) * 4 * (state + emb + S * t.R * t.T +
+                               min(4096, S * t.R) * 3 * n_out +
+                               tr.batch * (3 * n_out + t.T + vocab + d))
+    worst = max(worst, (bytes_, S, len(seeds)))
+  bytes_, S, n = worst
+  if bytes_ > cfg.memory_gib * 2 ** 30:
+    what = ("model=linear (d = vocabulary)" if cfg.model == "linear" else
+            f"transformer (d={tf.d}, H={tf.H}, d_h={tf.d_h}, m={tf.m})")
+    where = f"task.S={S}" if S == t.S else f"task.S_sweep entry {S}"
+    raise UserError(f"{where}, task.R={t.R}, task.D={t.D}, task.T={t.T}, "
+                    f"train.batch={tr.batch}, {what}: a group of {n} members "
+                    f"would need ~{bytes_ / 2 ** 30:.0f} GiB, over "
+                    f"memory_gib={cfg.memory_gib}; lower one of them or raise "
+                    "memory_gib")
 
 
 # ---------------------------------------------------------------- members

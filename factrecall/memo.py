@@ -445,36 +445,85 @@ def capacity_fit(params, stored, n_boot=1000):
                                                        n_boot, 1))
 
 
+def _capacity_bytes(config):
+  """Rough bytes of the largest `_capacity_group` call: the seeds' token
+  tables, C and the first batch's keys per member, and the score chunks."""
+  pts = {(h, d_h, d) for h in config.h_list for d_h in config.d_h_list
+         for d in config.d_list}
+  groups = {}
+  for p in pts:
+    groups.setdefault((p[0] * p[1] if config.group_by == "n_d" else 0, p[2]),
+                      []).append(p)
+  S, chunk = len(config.seeds), min(config.chunk, config.vocab)
+  most = 0
+  for (_, D), gp in groups.items():
+    N, W = max(h * d_h for h, d_h, _ in gp), max(d_h for _, d_h, _ in gp)
+    members = S * len(gp)
+    most = max(most, 4 * (S * config.vocab * (W + D) + members * (
+        2 * N * D + config.batch * (2 * N + 2 * chunk))))
+  return most
+
+
+def _decoys_bytes(config):
+  """Rough bytes of `_decoy_seeds` (tables, texts, every member's C, window
+  keys and score chunks) or of the forgetting demo, whichever is larger."""
+  h, d, L = config.h, config.d, max(config.layers_list)
+  S = len(config.seeds)
+  members = S * len(config.decoys_list) * len(config.layers_list)
+  window = h ** L + config.batch            # context + batch tokens
+  chunk = min(config.chunk, config.vocab)
+  tables = config.vocab * d + d * d // h + h * d * d
+  run = 4 * (S * tables + members * (
+      h ** L + config.batch * config.n_batches + 2 * d * d +
+      window * d * (h + 3) + config.batch * (d + 2 * chunk)))
+  fw = tuple(config.forget_words) or (0,)  # the demo's vocabulary <= words
+  demo = 4 * (sum(fw) * d + max(fw) * d * (h + 3) + h * d * d + 2 * d * d)
+  return max(run, demo)
+
+
 def validate(config):
-  """Checks the fields of both MeMo experiments (one line per mistake)."""
+  """Checks across fields of both MeMo experiments (each field alone:
+  configs/memo_capacity.py and configs/memo_decoys.py RULES)."""
   fail = output.UserError
   if config.experiment.endswith(":run_capacity"):
-    for name in ("h_list", "d_h_list", "d_list", "seeds"):
-      v = config[name]
-      if not v or any(int(x) < (0 if name == "seeds" else 1) for x in v):
-        raise fail(f"{name}: {v} not allowed; a non-empty list of "
-                   "positive integers")
-    for name in ("vocab", "batch", "max_batches", "chunk"):
-      if config[name] < 1:
-        raise fail(f"{name}: {config[name]} not allowed; a positive integer")
-  elif config.experiment.endswith(":run_decoys"):
+    if config.batch * config.max_batches > 2 ** 31 - 1:
+      raise fail(f"batch={config.batch}, max_batches={config.max_batches}: "
+                 "their product must be at most 2**31 - 1 (stored pairs are "
+                 "counted in int32)")
+    need = _capacity_bytes(config)
+  else:
     if config.d % config.h:
-      raise fail(f"d: {config.d} not allowed; a multiple of h={config.h}")
-    if not config.layers_list or min(config.layers_list) < 1:
-      raise fail(f"layers_list: {config.layers_list} not allowed; "
-                 "layer counts >= 1")
+      raise fail(f"d={config.d}: must be a multiple of h={config.h}")
     slots = config.batch // (config.h + 1)
-    if min(config.decoys_list) < 0 or max(config.decoys_list) > slots:
-      raise fail(f"decoys_list: {config.decoys_list} not allowed; counts in "
-                 f"[0, batch // (h + 1) = {slots}]")
-    if config.n_batches < 1 or config.vocab < 2:
-      raise fail("n_batches/vocab: must be >= 1 / >= 2")
-  if config.experiment.endswith(":run_capacity") and config.group_by not in (
-      "n_d", "d"):
-    raise fail(f"group_by: {config.group_by!r} not allowed; 'n_d' (one "
-               "call per h*d_h and d) or 'd' (h*d_h zero-padded)")
-  if not 0 < config.threshold < 1:
-    raise fail(f"threshold: {config.threshold} not allowed; in (0, 1)")
+    if max(config.decoys_list) > slots:
+      raise fail(f"decoys_list={tuple(config.decoys_list)}: counts must be "
+                 f"in [0, batch // (h + 1) = {slots}]")
+    fw = tuple(config.forget_words)
+    if len(fw) == 1:
+      raise fail(f"forget_words={fw}: must be two word counts (texts A "
+                 "and B), or () or a 0 for no forgetting demo")
+    if fw and min(fw) > 0:
+      have = sum(len(t) for t in stdlib_texts((sum(fw),))[0])
+      if sum(fw) > have:
+        raise fail(f"forget_words={fw}: texts A and B together must have "
+                   f"at most {have} words (Python's pydoc_data docs)")
+    need = _decoys_bytes(config)
+  if need > config.memory_gib * 2 ** 30:
+    c = config
+    if c.experiment.endswith(":run_capacity"):
+      sizes = (f"vocab={c.vocab}, max h_list={max(c.h_list)}, max d_h_list="
+               f"{max(c.d_h_list)}, max d_list={max(c.d_list)}, "
+               f"{len(c.seeds)} seeds, batch={c.batch}")
+    else:
+      L = max(c.layers_list)
+      sizes = (f"vocab={c.vocab}, h={c.h}, d={c.d}, max layers_list={L} "
+               f"(context h**{L}), {len(c.seeds)} seeds x "
+               f"{len(c.decoys_list) * len(c.layers_list)} members, batch="
+               f"{c.batch}, n_batches={c.n_batches}, forget_words="
+               f"{tuple(c.forget_words)}")
+    raise fail(f"{sizes}: would need ~{need / 2 ** 30:.0f} GiB on one device "
+               f"(memory_gib={config.memory_gib}); lower one of them or "
+               "raise memory_gib")
 
 
 def run_capacity(config, wd):

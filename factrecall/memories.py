@@ -28,9 +28,7 @@ from factrecall import rng
 from factrecall import sweep
 from factrecall.output import UserError
 
-MEMORIES = ("linear", "mlp")
 REGIMES = ("identity", "fixed")
-STATUSES = ("success", "failed", "stalled", "diverged", "skipped")
 
 
 # ---------------------------------------------------------------- training
@@ -124,6 +122,12 @@ def step_flops(setup):
 class StopRule(sweep.StopRule):
   """sweep.StopRule plus when dropping finished members pays off."""
   shrink_flops: float = 2e10  # ~ the compute of one compile on a CPU core
+
+
+def member_bytes(shape, N, M):
+  """Rough peak bytes of one member: its N x M logits with softmax and
+  gradient, embeddings and activations, parameters with Adam's moments."""
+  return 16 * N * (M + 2 * shape.d + shape.m) + 12 * shape.params
 
 
 def member_hp(N, M, lr, seed):
@@ -289,7 +293,14 @@ def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True):
     keys = {t: record_key(regime, shape, *t) for t in todo}
     missing = [t for t in todo if keys[t] not in done]
     prog.update(unit * (len(todo) - len(missing)))  # resumed
-    for grp in ([missing] if together else [[t] for t in missing]):
+    if together:  # as few groups as fit in cfg.memory_gib
+      M = size_bucket(max([N for _, N, _ in missing] or [1]))
+      per = member_bytes(shape, M, M if regime == "identity" else cfg.n_fixed)
+      cap = max(1, int(cfg.memory_gib * 2 ** 30 // per))
+      groups = [missing[i:i + cap] for i in range(0, len(missing), cap)]
+    else:
+      groups = [[t] for t in missing]
+    for grp in groups:
       if grp:  # one group lands in results.jsonl whole or not at all
         recs = _train_round(cfg, regime, ratio, shape, grp, rule, rnd, prog,
                             exact=not together)
@@ -455,63 +466,29 @@ def plot(base, caps, regime, fit, title):
 
 
 def validate(cfg):
-  """Checks every field; raises UserError with one line naming it."""
+  """Checks across fields (each field alone: the config's RULES)."""
   def need(ok, field, value, allowed):
     if not ok:
       raise UserError(f"{field}={value!r}: {allowed}")
-  need(cfg.memory in MEMORIES, "memory", cfg.memory, f"allowed {', '.join(MEMORIES)}")
-  need(isinstance(cfg.seed, int) and cfg.seed >= 0, "seed", cfg.seed,
-       "must be an integer >= 0")
-  need(isinstance(cfg.n_seeds, int) and cfg.n_seeds >= 1, "n_seeds",
-       cfg.n_seeds, "must be an integer >= 1")
-  need(len(cfg.d_list) > 0 and all(isinstance(d, int) and d >= 1
-                                   for d in cfg.d_list),
-       "d_list", tuple(cfg.d_list), "need positive integers")
-  need(len(cfg.regimes) > 0 and all(r in REGIMES for r in cfg.regimes)
-       and len(set(cfg.regimes)) == len(cfg.regimes), "regimes",
-       tuple(cfg.regimes), f"need distinct values of {', '.join(REGIMES)}")
-  if cfg.memory == "linear":
-    need(tuple(cfg.regimes) == ("identity",), "regimes", tuple(cfg.regimes),
-         "the linear memory has only the identity regime")
-  else:
-    need(len(cfg.ratios) > 0 and all(r > 0 and round(r * d) >= 1
-                                     for r in cfg.ratios for d in cfg.d_list),
-         "ratios", tuple(cfg.ratios), "need ratios > 0 with round(ratio*d) >= 1")
-  need(isinstance(cfg.n_fixed, int) and cfg.n_fixed >= 2, "n_fixed",
-       cfg.n_fixed, "must be an integer >= 2")
-  tr, se, fi = cfg.train, cfg.search, cfg.fit
-  need(len(tr.lrs) > 0 and all(lr > 0 for lr in tr.lrs), "train.lrs",
-       tuple(tr.lrs), "need positive learning rates")
-  need(tr.chunk >= 1, "train.chunk", tr.chunk, "must be >= 1")
+  if cfg.memory == "mlp":
+    need(all(round(r * d) >= 1 for r in cfg.ratios for d in cfg.d_list),
+         "ratios", tuple(cfg.ratios),
+         f"need round(ratio * d) >= 1 for every d of d_list={tuple(cfg.d_list)}")
+  tr, se = cfg.train, cfg.search
   need(tr.max_steps >= tr.chunk, "train.max_steps", tr.max_steps,
        f"must be >= train.chunk={tr.chunk}")
-  need(0 < tr.target <= 1, "train.target", tr.target, "must be in (0, 1]")
-  need(tr.patience >= 0, "train.patience", tr.patience, "must be >= 0 (0 = off)")
-  need(se.n_candidates >= 1, "search.n_candidates", se.n_candidates,
-       "must be >= 1")
-  need(0 <= se.resolution < 10, "search.resolution", se.resolution,
-       "must be in [0, 10)")
-  need(se.max_rounds >= 1, "search.max_rounds", se.max_rounds, "must be >= 1")
-  need(se.spread > 1, "search.spread", se.spread, "must be > 1")
-  need(set(se.guess.keys()) >= set(cfg.regimes) and
-       all(v > 0 for v in se.guess.values()), "search.guess",
-       dict(se.guess), f"need a positive constant for each of {tuple(cfg.regimes)}")
-  need(se.n_max >= 4, "search.n_max", se.n_max, "must be >= 4")
-  need(fi.n_boot >= 10, "fit.n_boot", fi.n_boot, "must be >= 10")
-  need(len(fi.slope_band) == 2 and 0 < fi.slope_band[0] < fi.slope_band[1],
-       "fit.slope_band", tuple(fi.slope_band), "need (lo, hi) with 0 < lo < hi")
-  # Memory guard: a group's logits (members x N x M, with gradients) at the
-  # largest N the search is likely to reach (guess * spread * 2, <= n_max).
-  members = cfg.n_seeds * se.n_candidates * len(tr.lrs)
+  # Memory guard: one member at the largest N the search is likely to reach
+  # (guess * spread * 2, <= n_max) must fit; a round's members are split
+  # into groups that fit (search_shape).
   worst = 0.0
   for regime, _, shape in shapes(cfg):
-    N = min(se.n_max, 2 * se.spread * guess_n(regime, shape.params,
-                                               se.guess[regime]))
-    M = N if regime == "identity" else cfg.n_fixed
-    worst = max(worst, members * N * (M + 2 * shape.d + shape.m) * 16)
-  need(worst <= 16 * 2 ** 30, "search.n_max", se.n_max,
-       f"a group could need ~{worst / 2 ** 30:.0f} GiB; lower it, "
-       "n_seeds or search.n_candidates")
+    N = int(min(se.n_max, 2 * se.spread * guess_n(regime, shape.params,
+                                                   se.guess[regime])))
+    worst = max(worst, member_bytes(
+        shape, N, N if regime == "identity" else cfg.n_fixed))
+  need(worst <= cfg.memory_gib * 2 ** 30, "search.n_max", se.n_max,
+       f"one member could need ~{worst / 2 ** 30:.0f} GiB, over "
+       f"memory_gib={cfg.memory_gib}; lower it or d_list, or raise memory_gib")
 
 
 def run(cfg, wd):

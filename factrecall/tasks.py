@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from factrecall import rng
+from factrecall.output import UserError
 
 SCALINGS = ("equal", "square", "distinct")
 TABLES = ("random", "structured")
@@ -168,3 +169,12 @@ def eval_set(key, tv, table, shape):
 
 def eos_id(tv):
   return tv["S"] + tv["R"] + tv["n_noise"]
+
+
+def check_noise(task):
+  """UserError if a config's task has noise positions but no noise tokens
+  (n_noise = 0 with T > 3: the sampler would fill them with other tokens)."""
+  if task.n_noise == 0 and task.T > 3:
+    raise UserError(f"task.n_noise=0: sequences of task.T={task.T} have "
+                    f"{task.T - 3} noise positions; need n_noise >= 1 (or -1 "
+                    "for S+R), or task.T=3")

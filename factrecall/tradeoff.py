@@ -185,48 +185,25 @@ def _row_crossing(vals, solved, u):
 # ---------------------------------------------------------------- runner
 
 
-def _check_list(name, v, lo):
-  if not v or any(int(x) != x or int(x) < lo for x in v):
-    raise UserError(f"{name}={tuple(v)}: need integers >= {lo}")
-  if len(set(v)) != len(v):
-    raise UserError(f"{name}={tuple(v)}: values must be distinct")
-
-
 def validate(cfg):
-  t, mo, tr, fi = cfg.task, cfg.model, cfg.train, cfg.fit
-  for f in ("S", "R", "D"):
-    if int(t[f]) != t[f] or t[f] < 1:
-      raise UserError(f"task.{f}={t[f]}: must be an integer >= 1")
-  if t.T < 3:
-    raise UserError(f"task.T={t.T}: must be an integer >= 3")
-  if t.n_noise < -1:
-    raise UserError(f"task.n_noise={t.n_noise}: must be >= 0, or -1 for S+R")
-  if mo.d < 1 or mo.d_h < 1:
-    raise UserError(f"model.d={mo.d}, model.d_h={mo.d_h}: must be >= 1")
-  _check_list("model.H_list", mo.H_list, 1)
-  _check_list("model.m_list", mo.m_list, 0)
-  if tr.batch < 1 or tr.chunk < 1:
-    raise UserError(f"train.batch={tr.batch}, train.chunk={tr.chunk}: must be >= 1")
+  """Checks across fields (each field alone: configs/tradeoff.py RULES)."""
+  t, mo, tr = cfg.task, cfg.model, cfg.train
+  tasks.check_noise(t)
   if tr.max_steps < tr.chunk:
     raise UserError(f"train.max_steps={tr.max_steps}: must be >= train.chunk={tr.chunk}")
-  if not tr.lr > 0:
-    raise UserError(f"train.lr={tr.lr}: must be > 0")
-  if not (0 < tr.target <= 1):
-    raise UserError(f"train.target={tr.target}: must be in (0, 1]")
-  if tr.patience < 0:
-    raise UserError(f"train.patience={tr.patience}: must be >= 0 (0 = off)")
-  if tr.n_seeds < 1:
-    raise UserError(f"train.n_seeds={tr.n_seeds}: must be >= 1")
-  if fi.n_boot < 10:
-    raise UserError(f"fit.n_boot={fi.n_boot}: must be >= 10")
-  if not (0 < fi.solved_frac <= 1):
-    raise UserError(f"fit.solved_frac={fi.solved_frac}: must be in (0, 1]")
-  if len(fi.rate_band) != 2 or not (0 <= fi.rate_band[0] < fi.rate_band[1]):
-    raise UserError(f"fit.rate_band={tuple(fi.rate_band)}: need (lo, hi) with 0 <= lo < hi")
-  if not fi.ratio_band > 1:
-    raise UserError(f"fit.ratio_band={fi.ratio_band}: must be > 1")
-  if cfg.checkpoint_every < 0:
-    raise UserError(f"checkpoint_every={cfg.checkpoint_every}: must be >= 0 seconds")
+  # Memory guard: a cell's group (n_seeds members) holds each member's eval
+  # set (S*R pairs x T tokens), a batch's tokens and logits, and the largest
+  # model with Adam's two moments.
+  n_out = t.D * t.R
+  p_max = max(shape.params for shape in cells(cfg))
+  bytes_ = tr.n_seeds * 4 * (n_out * mo.d + t.S * t.R * t.T +
+                             tr.batch * (n_out * 3 + t.T) + 3 * p_max)
+  if bytes_ > cfg.memory_gib * 2 ** 30:
+    raise UserError(f"task.S={t.S}, task.R={t.R}, model.d={mo.d} ({p_max} "
+                    f"params), train.batch={tr.batch}: a cell of {tr.n_seeds} "
+                    f"members would need ~{bytes_ / 2 ** 30:.0f} GiB, over "
+                    f"memory_gib={cfg.memory_gib}; lower one of them or raise "
+                    "memory_gib")
 
 
 def cells(cfg):

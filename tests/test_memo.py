@@ -171,4 +171,4 @@ def test_decoys_tiny_end_to_end(tmp_path):
 def test_bad_field_is_one_line_error(capsys):
   assert cli.entry(["--config=memo_decoys:smoke", "--config.d=66"]) == 2
   err = capsys.readouterr().err.strip()
-  assert err.startswith("error: d: 66") and "\n" not in err
+  assert err.startswith("error: d=66: must be a multiple of h=4") and "\n" not in err

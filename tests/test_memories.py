@@ -67,7 +67,7 @@ def _cfg(memory="linear"):
                  patience=0),
       search=dict(guess={"identity": 1.0, "fixed": 1.0}, spread=2.0,
                   n_candidates=2, resolution=0.3, max_rounds=2, n_max=1000,
-                  prune=False)))
+                  prune=False), memory_gib=16.0))
   return c
 
 
@@ -135,3 +135,23 @@ def test_smoke_end_to_end_resume_and_bad_config(tmp_path, capsys):
   assert "d_list" in capsys.readouterr().err
   assert cli.entry(["--config=mlp_memory:smoke", "--workdir",
                     str(tmp_path / "bad"), "--config.regimes=wrong"]) == 2
+
+
+def test_rounds_split_into_groups_that_fit_memory_gib():
+  # A budget below one member's estimate: every member trains in a group of
+  # its own (padded to its own N), with the same outcomes.
+  cfg, small = _cfg(), _cfg()
+  small.memory_gib = 1e-9
+  shape = models.MemoryShape(5)
+  whole, split = {}, {}
+  caps_w = memories.search_shape(cfg, "identity", 0, shape, whole,
+                                 lambda r: None, _Prog())
+  caps_s = memories.search_shape(small, "identity", 0, shape, split,
+                                 lambda r: None, _Prog())
+  assert [c["N"] for c in caps_w] == [c["N"] for c in caps_s]
+  assert all(r["group_size"] == 1 for r in split.values())
+  assert any(r["group_size"] > 1 for r in whole.values())
+  for k in whole:
+    assert whole[k]["status"] == split[k]["status"], k
+    np.testing.assert_allclose(whole[k]["accuracy"], split[k]["accuracy"],
+                               atol=1e-6)

@@ -21,6 +21,7 @@ import numpy as np
 
 from factrecall import output
 from factrecall import progress as progress_lib
+from factrecall import tasks
 from factrecall.analysis import checkpoints
 from factrecall.output import UserError
 
@@ -128,44 +129,57 @@ def boot_ci(values, boots):
 
 
 def validate(cfg):
+  """Checks across fields (each field alone: configs/crosstalk.py RULES)."""
   checkpoints_validate(cfg)
-  if cfg.n_pairs < 10:
-    raise UserError(f"n_pairs={cfg.n_pairs}: must be >= 10")
-  if cfg.n_contexts < 1:
-    raise UserError(f"n_contexts={cfg.n_contexts}: must be >= 1")
-  if cfg.n_random < 2:
-    raise UserError(f"n_random={cfg.n_random}: must be >= 2")
-  if cfg.n_boot < 10:
-    raise UserError(f"n_boot={cfg.n_boot}: must be >= 10")
+  # Memory guard: every model's key sets stay in memory until the claims:
+  # unit keys (float64) of both sites for each kind, the pairs and their
+  # angles, and the |angle - 90| matrix of the claims' sets of <= 8192
+  # keys; while a model is measured, its prompts' tokens and activations.
+  t = cfg.task
+  n_noise = t.S + t.R if t.n_noise < 0 else t.n_noise
+  n_keys = (t.S + t.R + n_noise, cfg.n_contexts * t.S * t.R, cfg.n_random)
+  cached = [n for n in n_keys[:2] if n <= 8192]
+  kept, peak = 0, 0
+  for d, _, _, m in cfg.models:
+    kept += (8 * sum(n_keys) * (d + m) + 6 * 24 * cfg.n_pairs +
+             8 * sum(n * n for n in cached))
+    peak = max(peak, sum(n_keys[1:]) * (8 * t.T + 12 * (d + m)) +
+               24 * max(cached, default=0) ** 2)
+  if kept + peak > cfg.memory_gib * 2 ** 30:
+    raise UserError(f"n_contexts={cfg.n_contexts}, n_random={cfg.n_random}, "
+                    f"n_pairs={cfg.n_pairs}, task.S={t.S}, task.R={t.R}, "
+                    f"{len(cfg.models)} model(s): the key sets would need "
+                    f"~{(kept + peak) / 2 ** 30:.0f} GiB, over memory_gib="
+                    f"{cfg.memory_gib}; lower one of them or raise memory_gib")
 
 
 def checkpoints_validate(cfg):
-  """Checks shared by the analysis configs (task, models, train fields)."""
+  """Checks across the task, models and train fields shared by the analysis
+  configs (each field alone: the config's RULES)."""
   t, tr = cfg.task, cfg.train
-  for f in ("S", "R", "D"):
-    if int(t[f]) < 1:
-      raise UserError(f"task.{f}={t[f]}: must be an integer >= 1")
-  if t.R < 2 or t.S < 2:
-    raise UserError(f"task.S={t.S}, task.R={t.R}: need at least 2 of each")
-  if t.T < 3:
-    raise UserError(f"task.T={t.T}: must be >= 3")
-  if t.n_noise < -1 or t.n_noise == 0:
-    raise UserError(f"task.n_noise={t.n_noise}: must be >= 1, or -1 for S+R")
-  if not cfg.models:
-    raise UserError("models=(): need at least one (d, H, d_h, m)")
-  for mo in cfg.models:
-    if len(mo) != 4 or any(int(v) < 1 for v in mo):
-      raise UserError(f"models={tuple(cfg.models)}: each entry must be "
-                      "(d, H, d_h, m) with positive integers (m >= 1: the "
-                      "analyses need an MLP)")
-  if tr.batch < 1 or tr.chunk < 1 or tr.max_steps < tr.chunk:
-    raise UserError(f"train.batch={tr.batch}, train.chunk={tr.chunk}, "
-                    f"train.max_steps={tr.max_steps}: need >= 1 and "
-                    "max_steps >= chunk")
-  if tr.lr <= 0:
-    raise UserError(f"train.lr={tr.lr}: must be > 0")
-  if not 0 < tr.target <= 1:
-    raise UserError(f"train.target={tr.target}: must be in (0, 1]")
+  if tr.max_steps < tr.chunk:
+    raise UserError(f"train.max_steps={tr.max_steps}: must be >= "
+                    f"train.chunk={tr.chunk}")
+  tasks.check_noise(t)
+  # Memory guard: training one model holds its eval set (S*R pairs x T
+  # tokens) and its logits, a batch's tokens, counts and logits, the
+  # embeddings and the model with its gradients and Adam's two moments.
+  n_noise = t.S + t.R if t.n_noise < 0 else t.n_noise
+  vocab, n_out = t.S + t.R + n_noise + 1, t.D * t.R
+  worst = (0, None)
+  for d, H, d_h, m in cfg.models:
+    params = 4 * H * d_h * d + 2 * m * d + m
+    bytes_ = 4 * (4 * params + (vocab + n_out) * d + 2 * vocab * H * d_h +
+                  t.S * t.R * t.T + min(4096, t.S * t.R) * 3 * n_out +
+                  tr.batch * (3 * n_out + t.T + vocab + d + m))
+    worst = max(worst, (bytes_, (d, H, d_h, m)))
+  bytes_, model = worst
+  if bytes_ > cfg.memory_gib * 2 ** 30:
+    raise UserError(f"task.S={t.S}, task.R={t.R}, task.D={t.D}, task.T="
+                    f"{t.T}, train.batch={tr.batch}, models entry {model}: "
+                    f"training would need ~{bytes_ / 2 ** 30:.0f} GiB, over "
+                    f"memory_gib={cfg.memory_gib}; lower one of them or raise "
+                    "memory_gib")
 
 
 def collect_keys(member, cfg):

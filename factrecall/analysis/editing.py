@@ -205,26 +205,33 @@ def boot(values, fn, n_boot, rng):
 
 
 def validate(cfg):
+  """Checks across fields (each field alone: configs/editing.py RULES)."""
   crosstalk.checkpoints_validate(cfg)
-  if cfg.n_single < 2:
-    raise UserError(f"n_single={cfg.n_single}: must be >= 2")
-  if not cfg.sequential or any(int(n) < 1 for n in cfg.sequential):
-    raise UserError(f"sequential={tuple(cfg.sequential)}: need positive "
-                    "numbers of sequential edits")
-  facts = cfg.task.S * cfg.task.R
+  t = cfg.task
+  facts = t.S * t.R
   if max(cfg.sequential) > facts or cfg.n_single > facts:
     raise UserError(f"sequential={tuple(cfg.sequential)}, n_single="
                     f"{cfg.n_single}: at most task.S * task.R = {facts} facts")
-  if cfg.task.D < 2:
-    raise UserError(f"task.D={cfg.task.D}: editing needs D >= 2 answers")
-  if cfg.n_contexts < 1:
-    raise UserError(f"n_contexts={cfg.n_contexts}: must be >= 1")
-  if cfg.ridge < 0:
-    raise UserError(f"ridge={cfg.ridge}: must be >= 0")
-  if cfg.n_boot < 10:
-    raise UserError(f"n_boot={cfg.n_boot}: must be >= 10")
-  if not 0 < cfg.kn_frac < 1:
-    raise UserError(f"kn_frac={cfg.kn_frac}: must be in (0, 1)")
+  if cfg.v_lr * cfg.v_l2 >= 1:
+    raise UserError(f"v_lr={cfg.v_lr}, v_l2={cfg.v_l2}: need v_lr * v_l2 < 1 "
+                    "(the L2 term alone makes the steps on v* diverge)")
+  # Memory guard (one model at a time, float64): keys and attention outputs
+  # of every fact in n_contexts + 1 draws, C and its inverse, the logits of
+  # every fact (evaluations, integrated gradients) and per-neuron arrays.
+  n_out = t.D * t.R
+  worst = (0, None)
+  for mo in cfg.models:
+    d, m = mo[0], mo[3]
+    bytes_ = 8 * (2 * (cfg.n_contexts + 1) * facts * (d + m) + 2 * m * m +
+                  n_out * d + 5 * facts * n_out + 8 * facts * m + facts * t.T)
+    worst = max(worst, (bytes_, tuple(mo)))
+  bytes_, model = worst
+  if bytes_ > cfg.memory_gib * 2 ** 30:
+    raise UserError(f"n_contexts={cfg.n_contexts}, task.S={t.S}, task.R="
+                    f"{t.R}, task.D={t.D}, models entry {model}: editing "
+                    f"would need ~{bytes_ / 2 ** 30:.0f} GiB, over "
+                    f"memory_gib={cfg.memory_gib}; lower one of them or raise "
+                    "memory_gib")
 
 
 def run(cfg, wd):
@@ -236,7 +243,7 @@ def run(cfg, wd):
   prog.close()
   done = {r["key"]: r for r in wd.records() if r.get("kind") != "model"}
   opt = dict(steps=cfg.v_steps, lr=cfg.v_lr, l2=cfg.v_l2)
-  single, seq, kn, kv = [], [], [], []
+  single, seq, kn = [], [], []
   for mi, (name, member, rec) in enumerate(trained):
     rng = np.random.default_rng([cfg.seed, mi])
     mem = Memory(member, cfg.n_contexts, cfg.ridge)

@@ -357,28 +357,16 @@ def sentence_embeddings(model, texts):
 
 
 def validate(cfg):
-  """One-line errors for the fields of configs/minilm_crosstalk.py."""
-  layers = tuple(cfg.layers)
-  if not layers or any(not isinstance(l, int) or not 0 <= l < N_LAYERS
-                       for l in layers) or len(set(layers)) != len(layers):
-    raise UserError(f"layers={layers}: need distinct layer indices in "
-                    f"0..{N_LAYERS - 1}")
-  if cfg.fact_input not in FACT_INPUTS:
-    raise UserError(f"fact_input={cfg.fact_input!r}: one of "
-                    f"{', '.join(FACT_INPUTS)}")
-  for f in ("n_facts", "n_sentences"):
-    if cfg[f] < 0 or cfg[f] == 1:
-      raise UserError(f"{f}={cfg[f]}: must be 0 (all) or >= 2")
-  if cfg.n_pairs < 10:
-    raise UserError(f"n_pairs={cfg.n_pairs}: must be >= 10")
-  if cfg.n_boot < 10:
-    raise UserError(f"n_boot={cfg.n_boot}: must be >= 10")
-  if cfg.bins < 2:
-    raise UserError(f"bins={cfg.bins}: must be >= 2")
+  """Checks the text file and the weights (each field alone:
+  configs/minilm_crosstalk.py RULES)."""
   if cfg.text and not os.path.isfile(cfg.text):
     raise UserError(f"text={cfg.text}: no such file (empty = the shipped "
                     "factrecall/data/facts.txt)")
-  facts, sentences = read_text(cfg.text or None)
+  try:
+    facts, sentences = read_text(cfg.text or None)
+  except UnicodeDecodeError as e:
+    raise UserError(f"text={cfg.text}: not a UTF-8 text file ({e.reason} at "
+                    f"byte {e.start})") from None
   if len(facts) < 2 or len(sentences) < 2:
     raise UserError(f"text={cfg.text or TEXT}: needs >= 2 facts and >= 2 "
                     f"ordinary sentences, has {len(facts)} and "
