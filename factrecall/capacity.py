@@ -276,8 +276,6 @@ def run(cfg, wd):
                              k=lo, facts=S * R, k_fail=br.hi, rounds=rnd, **info))
   prog.close()
   summary = summarize(cfg, capacities)
-  statuses = [r["status"] for r in done.values()]
-  summary["members"] = {st: statuses.count(st) for st in sweep.STATUSES}
   if wd.is_writer:
     plots.capacity(wd.figure("capacity"), capacities, summary["fit"],
                    title=f"{cfg.name} ({cfg.task.scaling} scaling)")

@@ -183,8 +183,12 @@ def main(argv):
   summary = dict(summary)
   summary.setdefault("experiment", cfg.name)
   summary.setdefault("preset", cfg.preset)
+  summary.setdefault("members", output.status_counts(wd.records()))
   wd.write_summary(summary)
   print(f"figures: {wd.figures}")
+  if summary["members"]:
+    print("members: " + ", ".join(f"{n} {st}" for st, n in
+                                  summary["members"].items() if n))
   print(output.claims_table(summary.get("claims", [])))
   return 0
 

@@ -129,6 +129,19 @@ class Workdir:
     return os.path.join(self.figures, name)
 
 
+STATUSES = ("success", "failed", "stalled", "diverged", "skipped")
+
+
+def status_counts(records):
+  """{status: count} over the records that have a status (every status of
+  STATUSES, zeros included, so that "diverged" is always counted)."""
+  statuses = [r["status"] for r in records if "status" in r]
+  if not statuses:
+    return {}
+  return {st: statuses.count(st)
+          for st in STATUSES + tuple(sorted(set(statuses) - set(STATUSES)))}
+
+
 def claim(cid, statement, measured, ci, verdict, **extra):
   assert verdict in VERDICTS, verdict
   c = {"id": cid, "statement": statement, "measured": measured,

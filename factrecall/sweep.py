@@ -16,14 +16,10 @@ import pickle
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from factrecall import output
 from factrecall import train
-
-STATUSES = ("success", "failed", "stalled", "diverged", "skipped")
 
 
 @dataclasses.dataclass
