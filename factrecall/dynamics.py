@@ -482,8 +482,13 @@ def plot_scaling(base, cfg, records, summary):
   if fit["measured"] is not None and np.isfinite(fit["measured"]):
     axes[0].plot([], [], " ", label=f"slope k = {fit['measured']:.2f} "
                  f"[{fit['ci'][0]:.2f}, {fit['ci'][1]:.2f}]")
-  axes[0].set_xscale("log")
-  axes[0].set_yscale("log")
+  if any(len(line.get_xdata()) for line in axes[0].lines):
+    # (nothing to draw on log axes when no run learned its relation)
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
+  else:
+    axes[0].text(0.5, 0.5, "no stage boundary detected", ha="center",
+                 transform=axes[0].transAxes)
   axes[0].set_xlabel(f"subjects S (R={cfg.task.R})")
   axes[0].set_ylabel("steps")
   axes[0].legend(fontsize=7)
