@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["--config=capacity:smoke", "--config.model.d_list=8,11",
         "--config.train.max_steps=384", "--config.train.batch=128",
@@ -85,3 +87,42 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path):
   subprocess.run(_cmd(wd), env=_env(), check=True, capture_output=True)
   assert _results(wd) == expected
   assert not ckpts()
+
+
+# Other runners, each with its own loop and records: SIGKILL once a third and
+# once two thirds of the uninterrupted run's records are written, then the
+# same command finishes the run with the same bytes.
+OTHERS = {
+    "linear_memory": ["--config=linear_memory:smoke"],
+    "tradeoff": ["--config=tradeoff:smoke"],
+    "dynamics": ["--config=dynamics:smoke"],
+}
+
+
+def _cmd_of(args, wd):
+  return [sys.executable, os.path.join(ROOT, "experiments", "sweep.py")] + (
+      args + ["--workdir", wd])
+
+
+@pytest.mark.parametrize("name", sorted(OTHERS))
+def test_kill_and_resume_other_runners(tmp_path, name):
+  args = OTHERS[name]
+  ref = str(tmp_path / "ref")
+  subprocess.run(_cmd_of(args, ref), env=_env(), check=True,
+                 capture_output=True)
+  expected = _results(ref)
+  n = expected.count("\n")
+  assert n >= 3
+  wd = str(tmp_path / "run")
+  killed = 0
+  for frac in (1 / 3, 2 / 3):
+    proc = subprocess.Popen(_cmd_of(args, wd), env=_env(),
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    if _wait_for(lambda frac=frac: _lines(wd) >= n * frac, proc):
+      proc.send_signal(signal.SIGKILL)
+      killed += 1
+    proc.wait()
+  assert killed >= 1  # at least one kill landed before the run ended
+  subprocess.run(_cmd_of(args, wd), env=_env(), check=True, capture_output=True)
+  assert _results(wd) == expected
