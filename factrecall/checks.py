@@ -20,6 +20,8 @@ MAX_SIZE = 2 ** 31 - 1  # int32: the largest count or size any field may have
 
 
 def _fmt(v):
+  if isinstance(v, float) and v.is_integer() and abs(v) < 1e16:
+    return str(int(v)) if abs(v) >= 1e4 else str(v)
   if isinstance(v, (tuple, list)):
     return "(" + ", ".join(_fmt(x) for x in v) + ("," if len(v) == 1 else "") + ")"
   return repr(v) if isinstance(v, str) else str(v)

@@ -80,10 +80,14 @@ def _parse_value(text, old):
   if isinstance(old, str) or old is None:
     return text
   if isinstance(old, (tuple, list)):
-    v = ast.literal_eval(text if text.strip().startswith(("(", "["))
-                         else f"({text},)")
+    try:
+      v = ast.literal_eval(text if text.strip().startswith(("(", "["))
+                           else f"({text},)")
+    except (ValueError, SyntaxError):
+      v = None
     if not isinstance(v, (tuple, list)):
-      raise ValueError("expected a list like 1,2,3")
+      raise ValueError("expected a list of numbers or quoted strings, like "
+                       "1,2,3 or ((1,0.5),(2,0.25)) or 'a','b'")
     return type(old)(v)
   raise ValueError(f"cannot override a field of type {type(old).__name__}")
 
