@@ -7,7 +7,8 @@ Presets: `smoke` (tests, seconds), default (2-core CPU, ~1-2 min), `paper`.
 """
 import ml_collections
 
-from factrecall.checks import Int, Real, Seq
+from factrecall.analysis import crosstalk
+from factrecall.checks import Int
 
 PRESETS = ("smoke", "paper")
 
@@ -69,24 +70,12 @@ def get_config(arg=None):
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are crosstalk.validate's.
 RULES = {
-    "seed": Int(0),
-    "task.S": Int(2, 2 ** 16),
-    "task.R": Int(2, 2 ** 16),
+    **crosstalk.MODEL_RULES,
     "task.D": Int(1, 4096),
-    "task.T": Int(3, 4096),
     "task.n_noise": Int(1, 2 ** 20, also=(-1,), note="-1 = S + R"),
-    "models": Seq((Int(1, 8192, note="d"), Int(1, 1024, note="H"),
-                   Int(1, 8192, note="d_h"),
-                   Int(1, 2 ** 16, note="m; the analyses need an MLP"))),
-    "train.batch": Int(1, 2 ** 20),
-    "train.chunk": Int(1, 2 ** 20),
-    "train.max_steps": Int(1, 2 ** 24),
-    "train.lr": Real(0, 1e4, lo_open=True),
-    "train.target": Real(0, 1, lo_open=True),
     "n_pairs": Int(10, 10 ** 7),
     "n_contexts": Int(1, 1024),
     "n_random": Int(2, 2 ** 20),
     "n_boot": Int(10, 10 ** 6),
     "bins": Int(1, 10 ** 4),
-    "memory_gib": Real(0, 2 ** 20, lo_open=True),
 }

@@ -8,6 +8,7 @@ Presets: `smoke` (tests, seconds), default (2-core CPU, ~1-2 min), `paper`.
 """
 import ml_collections
 
+from factrecall.analysis import crosstalk
 from factrecall.checks import Int, Real, Seq
 
 PRESETS = ("smoke", "paper")
@@ -75,20 +76,9 @@ def get_config(arg=None):
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are editing.validate's.
 RULES = {
-    "seed": Int(0),
-    "task.S": Int(2, 2 ** 16),
-    "task.R": Int(2, 2 ** 16),
+    **crosstalk.MODEL_RULES,
     "task.D": Int(2, 4096),
-    "task.T": Int(3, 4096),
     "task.n_noise": Int(0, 2 ** 20, also=(-1,), note="-1 = S + R"),
-    "models": Seq((Int(1, 8192, note="d"), Int(1, 1024, note="H"),
-                   Int(1, 8192, note="d_h"),
-                   Int(1, 2 ** 16, note="m; the analyses need an MLP"))),
-    "train.batch": Int(1, 2 ** 20),
-    "train.chunk": Int(1, 2 ** 20),
-    "train.max_steps": Int(1, 2 ** 24),
-    "train.lr": Real(0, 1e4, lo_open=True),
-    "train.target": Real(0, 1, lo_open=True),
     "n_single": Int(2),
     "sequential": Seq(Int(1), distinct=True),
     "n_contexts": Int(1, 1024),
@@ -103,5 +93,4 @@ RULES = {
     "success_band": Real(0, 1, lo_open=True),
     "max_drop": Real(0, 1),
     "n_boot": Int(10, 10 ** 6),
-    "memory_gib": Real(0, 2 ** 20, lo_open=True),
 }

@@ -7,7 +7,7 @@ Presets: `smoke` (tests, seconds), default (2-core CPU, ~4 min), `paper`
 import ml_collections
 
 from factrecall import memories
-from factrecall.checks import Bool, Int, OneOf, Real, Seq
+from factrecall.checks import OneOf, Real, Seq
 
 PRESETS = ("smoke", "paper")
 
@@ -79,28 +79,8 @@ def get_config(arg=None):
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are memories.validate's.
 RULES = {
+    **memories.SEARCH_RULES,
     "memory": OneOf("mlp"),
-    "seed": Int(0),
-    "n_seeds": Int(1, 1000),
-    "d_list": Seq(Int(1, 8192), distinct=True),
     "ratios": Seq(Real(0, 1024, lo_open=True), distinct=True),
     "regimes": Seq(OneOf(*memories.REGIMES), distinct=True),
-    "n_fixed": Int(2, 2 ** 20),
-    "train.lrs": Seq(Real(0, 1e4, lo_open=True), distinct=True),
-    "train.max_steps": Int(1, 2 ** 24),
-    "train.chunk": Int(1, 2 ** 20),
-    "train.target": Real(0, 1, lo_open=True),
-    "train.patience": Int(0, 2 ** 20, note="0 = off"),
-    "search.guess.identity": Real(0, 1e6, lo_open=True),
-    "search.guess.fixed": Real(0, 1e6, lo_open=True),
-    "search.spread": Real(1, 1000, lo_open=True),
-    "search.n_candidates": Int(1, 1024),
-    "search.resolution": Real(0, 10, hi_open=True),
-    "search.max_rounds": Int(1, 1000),
-    "search.n_max": Int(4),
-    "search.prune": Bool(),
-    "fit.n_boot": Int(10, 10 ** 6),
-    "fit.slope_band": Seq(Real(0, 100, lo_open=True), min_len=2, max_len=2,
-                          increasing=True),
-    "memory_gib": Real(0, 2 ** 20, lo_open=True),
 }

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from factrecall import checks
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
@@ -192,12 +193,10 @@ def validate(cfg):
   n_out = D * R
   bytes_ = members * 4 * (n_out * d_max + S * R * t.T +
                           tr.batch * (n_out * 3 + t.T) + 3 * p_max)
-  if bytes_ > cfg.memory_gib * 2 ** 30:
-    raise UserError(f"search.k_max={k}, model.d_list max={d_max} ({p_max} "
-                    f"params), train.batch={tr.batch}: a group of {members} "
-                    f"members would need ~{bytes_ / 2 ** 30:.0f} GiB, over "
-                    f"memory_gib={cfg.memory_gib}; lower one of them or raise "
-                    "memory_gib")
+  checks.check_memory(bytes_, cfg.memory_gib,
+                      f"search.k_max={k}, model.d_list max={d_max} ({p_max} "
+                      f"params), train.batch={tr.batch}",
+                      f"a group of {members} members")
 
 
 def _k_for_facts(facts, scaling):

@@ -165,6 +165,15 @@ class Seq(Rule):
     return f"a list of {n} items{extra}, each {item}"
 
 
+def check_memory(need_bytes, memory_gib, sizes, what):
+  """UserError if `what` would need more than memory_gib GiB; `sizes` names
+  the fields, with their values, that make the need."""
+  if need_bytes > memory_gib * 2 ** 30:
+    raise UserError(f"{sizes}: {what} would need ~{need_bytes / 2 ** 30:.0f} "
+                    f"GiB, over memory_gib={memory_gib}; lower one of them or "
+                    "raise memory_gib")
+
+
 def leaves(cfg, prefix=""):
   """(dotted name, value) of every field of a ConfigDict, depth first."""
   for k in sorted(cfg.keys()):

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from factrecall import capacity
+from factrecall import checks
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
@@ -154,15 +155,13 @@ def validate(cfg):
                                tr.batch * (3 * n_out + t.T + vocab + d))
     worst = max(worst, (bytes_, S, len(seeds)))
   bytes_, S, n = worst
-  if bytes_ > cfg.memory_gib * 2 ** 30:
-    what = ("model=linear (d = vocabulary)" if cfg.model == "linear" else
-            f"transformer (d={tf.d}, H={tf.H}, d_h={tf.d_h}, m={tf.m})")
-    where = f"task.S={S}" if S == t.S else f"task.S_sweep entry {S}"
-    raise UserError(f"{where}, task.R={t.R}, task.D={t.D}, task.T={t.T}, "
-                    f"train.batch={tr.batch}, {what}: a group of {n} members "
-                    f"would need ~{bytes_ / 2 ** 30:.0f} GiB, over "
-                    f"memory_gib={cfg.memory_gib}; lower one of them or raise "
-                    "memory_gib")
+  model = ("model=linear (d = vocabulary)" if cfg.model == "linear" else
+           f"transformer (d={tf.d}, H={tf.H}, d_h={tf.d_h}, m={tf.m})")
+  where = f"task.S={S}" if S == t.S else f"task.S_sweep entry {S}"
+  checks.check_memory(bytes_, cfg.memory_gib,
+                      f"{where}, task.R={t.R}, task.D={t.D}, task.T={t.T}, "
+                      f"train.batch={tr.batch}, {model}",
+                      f"a group of {n} members")
 
 
 # ---------------------------------------------------------------- members

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from factrecall import checks
 from factrecall import output
 from factrecall import progress
 
@@ -508,22 +509,19 @@ def validate(config):
         raise fail(f"forget_words={fw}: texts A and B together must have "
                    f"at most {have} words (Python's pydoc_data docs)")
     need = _decoys_bytes(config)
-  if need > config.memory_gib * 2 ** 30:
-    c = config
-    if c.experiment.endswith(":run_capacity"):
-      sizes = (f"vocab={c.vocab}, max h_list={max(c.h_list)}, max d_h_list="
-               f"{max(c.d_h_list)}, max d_list={max(c.d_list)}, "
-               f"{len(c.seeds)} seeds, batch={c.batch}")
-    else:
-      L = max(c.layers_list)
-      sizes = (f"vocab={c.vocab}, h={c.h}, d={c.d}, max layers_list={L} "
-               f"(context h**{L}), {len(c.seeds)} seeds x "
-               f"{len(c.decoys_list) * len(c.layers_list)} members, batch="
-               f"{c.batch}, n_batches={c.n_batches}, forget_words="
-               f"{tuple(c.forget_words)}")
-    raise fail(f"{sizes}: would need ~{need / 2 ** 30:.0f} GiB on one device "
-               f"(memory_gib={config.memory_gib}); lower one of them or "
-               "raise memory_gib")
+  c = config
+  if c.experiment.endswith(":run_capacity"):
+    sizes = (f"vocab={c.vocab}, max h_list={max(c.h_list)}, max d_h_list="
+             f"{max(c.d_h_list)}, max d_list={max(c.d_list)}, "
+             f"{len(c.seeds)} seeds, batch={c.batch}")
+  else:
+    L = max(c.layers_list)
+    sizes = (f"vocab={c.vocab}, h={c.h}, d={c.d}, max layers_list={L} "
+             f"(context h**{L}), {len(c.seeds)} seeds x "
+             f"{len(c.decoys_list) * len(c.layers_list)} members, batch="
+             f"{c.batch}, n_batches={c.n_batches}, forget_words="
+             f"{tuple(c.forget_words)}")
+  checks.check_memory(need, c.memory_gib, sizes, "the run (on one device)")
 
 
 def run_capacity(config, wd):

@@ -21,11 +21,13 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from factrecall import capacity
+from factrecall import checks
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import rng
 from factrecall import sweep
+from factrecall.checks import Bool, Int, Real, Seq
 from factrecall.output import UserError
 
 REGIMES = ("identity", "fixed")
@@ -465,6 +467,33 @@ def plot(base, caps, regime, fit, title):
 # ---------------------------------------------------------------- runner
 
 
+# Rules of the fields that configs/linear_memory.py and configs/mlp_memory.py
+# share (checked across fields by validate).
+SEARCH_RULES = {
+    "seed": Int(0),
+    "n_seeds": Int(1, 1000),
+    "d_list": Seq(Int(1, 8192), distinct=True),
+    "n_fixed": Int(2, 2 ** 20),
+    "train.lrs": Seq(Real(0, 1e4, lo_open=True), distinct=True),
+    "train.max_steps": Int(1, 2 ** 24),
+    "train.chunk": Int(1, 2 ** 20),
+    "train.target": Real(0, 1, lo_open=True),
+    "train.patience": Int(0, 2 ** 20, note="0 = off"),
+    "search.guess.identity": Real(0, 1e6, lo_open=True),
+    "search.guess.fixed": Real(0, 1e6, lo_open=True),
+    "search.spread": Real(1, 1000, lo_open=True),
+    "search.n_candidates": Int(1, 1024),
+    "search.resolution": Real(0, 10, hi_open=True),
+    "search.max_rounds": Int(1, 1000),
+    "search.n_max": Int(4),
+    "search.prune": Bool(),
+    "fit.n_boot": Int(10, 10 ** 6),
+    "fit.slope_band": Seq(Real(0, 100, lo_open=True), min_len=2, max_len=2,
+                          increasing=True),
+    "memory_gib": Real(0, 2 ** 20, lo_open=True),
+}
+
+
 def validate(cfg):
   """Checks across fields (each field alone: the config's RULES)."""
   def need(ok, field, value, allowed):
@@ -486,9 +515,9 @@ def validate(cfg):
                                                    se.guess[regime])))
     worst = max(worst, member_bytes(
         shape, N, N if regime == "identity" else cfg.n_fixed))
-  need(worst <= cfg.memory_gib * 2 ** 30, "search.n_max", se.n_max,
-       f"one member could need ~{worst / 2 ** 30:.0f} GiB, over "
-       f"memory_gib={cfg.memory_gib}; lower it or d_list, or raise memory_gib")
+  checks.check_memory(worst, cfg.memory_gib,
+                      f"search.n_max={se.n_max}, d_list max={max(cfg.d_list)}",
+                      "one member")
 
 
 def run(cfg, wd):

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from factrecall import checks
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
@@ -198,12 +199,10 @@ def validate(cfg):
   p_max = max(shape.params for shape in cells(cfg))
   bytes_ = tr.n_seeds * 4 * (n_out * mo.d + t.S * t.R * t.T +
                              tr.batch * (n_out * 3 + t.T) + 3 * p_max)
-  if bytes_ > cfg.memory_gib * 2 ** 30:
-    raise UserError(f"task.S={t.S}, task.R={t.R}, model.d={mo.d} ({p_max} "
-                    f"params), train.batch={tr.batch}: a cell of {tr.n_seeds} "
-                    f"members would need ~{bytes_ / 2 ** 30:.0f} GiB, over "
-                    f"memory_gib={cfg.memory_gib}; lower one of them or raise "
-                    "memory_gib")
+  checks.check_memory(bytes_, cfg.memory_gib,
+                      f"task.S={t.S}, task.R={t.R}, model.d={mo.d} ({p_max} "
+                      f"params), train.batch={tr.batch}",
+                      f"a cell of {tr.n_seeds} members")
 
 
 def cells(cfg):

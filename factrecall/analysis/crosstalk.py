@@ -19,10 +19,12 @@ resample keys (a cluster bootstrap: pairs sharing a key are not independent).
 """
 import numpy as np
 
+from factrecall import checks
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import tasks
 from factrecall.analysis import checkpoints
+from factrecall.checks import Int, Real, Seq
 from factrecall.output import UserError
 
 SITES = ("h", "hidden")
@@ -145,12 +147,30 @@ def validate(cfg):
              8 * sum(n * n for n in cached))
     peak = max(peak, sum(n_keys[1:]) * (8 * t.T + 12 * (d + m)) +
                24 * max(cached, default=0) ** 2)
-  if kept + peak > cfg.memory_gib * 2 ** 30:
-    raise UserError(f"n_contexts={cfg.n_contexts}, n_random={cfg.n_random}, "
-                    f"n_pairs={cfg.n_pairs}, task.S={t.S}, task.R={t.R}, "
-                    f"{len(cfg.models)} model(s): the key sets would need "
-                    f"~{(kept + peak) / 2 ** 30:.0f} GiB, over memory_gib="
-                    f"{cfg.memory_gib}; lower one of them or raise memory_gib")
+  checks.check_memory(kept + peak, cfg.memory_gib,
+                      f"n_contexts={cfg.n_contexts}, n_random={cfg.n_random}, "
+                      f"n_pairs={cfg.n_pairs}, task.S={t.S}, task.R={t.R}, "
+                      f"{len(cfg.models)} model(s)", "the key sets")
+
+
+# Rules of the fields that configs/crosstalk.py and configs/editing.py share:
+# the models they train and how (checked across fields by
+# checkpoints_validate).
+MODEL_RULES = {
+    "seed": Int(0),
+    "task.S": Int(2, 2 ** 16),
+    "task.R": Int(2, 2 ** 16),
+    "task.T": Int(3, 4096),
+    "models": Seq((Int(1, 8192, note="d"), Int(1, 1024, note="H"),
+                   Int(1, 8192, note="d_h"),
+                   Int(1, 2 ** 16, note="m; the analyses need an MLP"))),
+    "train.batch": Int(1, 2 ** 20),
+    "train.chunk": Int(1, 2 ** 20),
+    "train.max_steps": Int(1, 2 ** 24),
+    "train.lr": Real(0, 1e4, lo_open=True),
+    "train.target": Real(0, 1, lo_open=True),
+    "memory_gib": Real(0, 2 ** 20, lo_open=True),
+}
 
 
 def checkpoints_validate(cfg):
@@ -174,12 +194,10 @@ def checkpoints_validate(cfg):
                   tr.batch * (3 * n_out + t.T + vocab + d + m))
     worst = max(worst, (bytes_, (d, H, d_h, m)))
   bytes_, model = worst
-  if bytes_ > cfg.memory_gib * 2 ** 30:
-    raise UserError(f"task.S={t.S}, task.R={t.R}, task.D={t.D}, task.T="
-                    f"{t.T}, train.batch={tr.batch}, models entry {model}: "
-                    f"training would need ~{bytes_ / 2 ** 30:.0f} GiB, over "
-                    f"memory_gib={cfg.memory_gib}; lower one of them or raise "
-                    "memory_gib")
+  checks.check_memory(bytes_, cfg.memory_gib,
+                      f"task.S={t.S}, task.R={t.R}, task.D={t.D}, task.T="
+                      f"{t.T}, train.batch={tr.batch}, models entry {model}",
+                      "training")
 
 
 def collect_keys(member, cfg):

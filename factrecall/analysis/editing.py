@@ -15,6 +15,7 @@ answer over the fact's training-like contexts (+ a small L2 penalty).
 """
 import numpy as np
 
+from factrecall import checks
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall.analysis import checkpoints
@@ -226,12 +227,9 @@ def validate(cfg):
                   n_out * d + 5 * facts * n_out + 8 * facts * m + facts * t.T)
     worst = max(worst, (bytes_, tuple(mo)))
   bytes_, model = worst
-  if bytes_ > cfg.memory_gib * 2 ** 30:
-    raise UserError(f"n_contexts={cfg.n_contexts}, task.S={t.S}, task.R="
-                    f"{t.R}, task.D={t.D}, models entry {model}: editing "
-                    f"would need ~{bytes_ / 2 ** 30:.0f} GiB, over "
-                    f"memory_gib={cfg.memory_gib}; lower one of them or raise "
-                    "memory_gib")
+  checks.check_memory(bytes_, cfg.memory_gib,
+                      f"n_contexts={cfg.n_contexts}, task.S={t.S}, task.R="
+                      f"{t.R}, task.D={t.D}, models entry {model}", "editing")
 
 
 def run(cfg, wd):
