@@ -88,6 +88,16 @@ BAD = [
     (["--config=capacity", "--config.search.k_max=100000"], "search.k_max=100000"),
     (["--config=capacity", "--config.search.prune=maybe"], "search.prune=maybe"),
     (["--config=capacity", "--bogus"], "unrecognized arguments"),
+    (["--config=capacity", "--config.train.batch=1000000"],
+     "a group of 6 members would need ~276 GiB, over memory_gib=16.0"),
+    (["--config=linear_memory", "--config.search.n_max=1000000",
+      "--config.search.guess.identity=100000"],
+     "one member would need"),
+    (["--config=memo_decoys", "--config.d=32768"], "over memory_gib=16.0"),
+    (["--config=capacity", "--config.memory_gib=0"], "memory_gib=0"),
+    (["--config=tradeoff", "--config.task.n_noise=0"],
+     "task.n_noise=0: sequences of task.T=32 have 29 noise positions"),
+    (["--config=capacity", "--config.train.lrs=nan"], "expected a list"),
 ]
 
 
