@@ -140,7 +140,7 @@ def validate(cfg):
   # linear model has d = vocabulary: A is d x d, E the d x d identity).
   worst = (0, 0, 0)
   for S, seeds, _, _ in plan(cfg):
-    n_noise = S + t.R if t.n_noise < 0 else t.n_noise
+    n_noise = tasks.noise_count(S, t.R, t.n_noise)
     vocab, n_out = S + t.R + n_noise + 1, t.D * t.R
     if cfg.model == "linear":
       d, params, emb = vocab, vocab * (vocab + n_out), vocab * vocab

@@ -55,10 +55,14 @@ def sizes_for(k, scaling, D):
   raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
 
 
+def noise_count(S, R, n_noise):
+  """Noise tokens of a task: n_noise, or S + R where it is -1 (or None)."""
+  return S + R if n_noise is None or n_noise < 0 else n_noise
+
+
 def task_values(S, R, D, n_noise=-1, alpha=0.0, beta=0.0, table="random"):
   """The dynamic values of one member's task, as a dict of numpy scalars."""
-  if n_noise is None or n_noise < 0:
-    n_noise = S + R
+  n_noise = noise_count(S, R, n_noise)
   return dict(S=np.int32(S), R=np.int32(R), D=np.int32(D),
               n_noise=np.int32(n_noise), alpha=np.float32(alpha),
               beta=np.float32(beta),

@@ -138,7 +138,7 @@ def validate(cfg):
   # angles, and the |angle - 90| matrix of the claims' sets of <= 8192
   # keys; while a model is measured, its prompts' tokens and activations.
   t = cfg.task
-  n_noise = t.S + t.R if t.n_noise < 0 else t.n_noise
+  n_noise = tasks.noise_count(t.S, t.R, t.n_noise)
   n_keys = (t.S + t.R + n_noise, cfg.n_contexts * t.S * t.R, cfg.n_random)
   cached = [n for n in n_keys[:2] if n <= 8192]
   kept, peak = 0, 0
@@ -184,7 +184,7 @@ def checkpoints_validate(cfg):
   # Memory guard: training one model holds its eval set (S*R pairs x T
   # tokens) and its logits, a batch's tokens, counts and logits, the
   # embeddings and the model with its gradients and Adam's two moments.
-  n_noise = t.S + t.R if t.n_noise < 0 else t.n_noise
+  n_noise = tasks.noise_count(t.S, t.R, t.n_noise)
   vocab, n_out = t.S + t.R + n_noise + 1, t.D * t.R
   worst = (0, None)
   for d, H, d_h, m in cfg.models:
