@@ -387,7 +387,10 @@ def summarize(cfg, capacities):
       f"curve) lies in [{lo_b}, {hi_b}]",
       common["k"], common["k_ci"],
       output.interval_verdict(common["k_ci"], lo_b, hi_b),
-      n_points=common["n"], pooled_k=fit["k"], pooled_k_ci=fit["k_ci"])]
+      n_points=common["n"], pooled_k=fit["k"], pooled_k_ci=fit["k_ci"],
+      reference=output.reference(
+          1.0, "Nichani et al. 2025 Fig. 4 left: facts ∝ params (guide "
+          "line of slope 1)"))]
   # facts_per_param: c of the k = 1 fit; verdict on whether facts/params is
   # the same constant for the smaller and the larger half of the models.
   ratio_ci, ratio = [float("nan")] * 2, float("nan")
@@ -412,6 +415,9 @@ def summarize(cfg, capacities):
       output.interval_verdict(ratio_ci, 1 / band, band) if len(pts) >= 4
       else "inconclusive",
       large_over_small=ratio, large_over_small_ci=ratio_ci,
-      params_per_fact=1 / fit["c1"] if fit["c1"] else None))
+      params_per_fact=1 / fit["c1"] if fit["c1"] else None,
+      reference=output.reference(
+          0.15, "Nichani et al. 2025 Fig. 4 left: guide line 0.15 * params "
+          "drawn by hand")))
   return {"experiment": cfg.name, "claims": claims, "fit": fit,
           "capacities": capacities}

@@ -142,10 +142,35 @@ def status_counts(records):
           for st in STATUSES + tuple(sorted(set(statuses) - set(STATUSES)))}
 
 
-def claim(cid, statement, measured, ci, verdict, **extra):
+def reference(value, source):
+  """The paper's number a claim is compared with: {value, source}.
+
+  value: a number, a [lo, hi] pair or a short text (what the paper states);
+  source: where it is stated (paper, figure, equation). A claim whose papers
+  state no number passes no_reference(why) instead.
+  """
+  if not source:
+    raise ValueError("a reference needs its source")
+  return {"value": value, "source": source}
+
+
+def no_reference(why):
+  """The reference of a claim no paper gives a number for, and why."""
+  if not why:
+    raise ValueError("say why there is no published number")
+  return {"value": None, "source": why}
+
+
+def claim(cid, statement, measured, ci, verdict, *, reference, **extra):
+  """One row of summary.json's claims. reference: output.reference(...) or
+  output.no_reference(...) (every claim says what the paper reports)."""
   assert verdict in VERDICTS, verdict
+  if not (isinstance(reference, dict) and set(reference) == {"value", "source"}
+          and reference["source"]):
+    raise ValueError(f"claim {cid}: reference must come from "
+                     "output.reference() or output.no_reference()")
   c = {"id": cid, "statement": statement, "measured": measured,
-       "ci": [ci[0], ci[1]], "verdict": verdict}
+       "ci": [ci[0], ci[1]], "verdict": verdict, "reference": reference}
   c.update(extra)
   return c
 
@@ -183,15 +208,30 @@ def fmt_number(x):
   return f"{float(x):.4g}"
 
 
+def _fmt_reference(ref):
+  v = (ref or {}).get("value")
+  if v is None:
+    return "-"
+  if isinstance(v, (list, tuple)):
+    return "[" + ", ".join(fmt_number(x) for x in v) + "]"
+  if isinstance(v, str):
+    return v
+  return fmt_number(v)
+
+
 def claims_table(claims):
-  """The claims as a fixed-width text table (stdout ends with it)."""
+  """The claims as a fixed-width text table (stdout ends with it); the
+  `paper` column is the published value (- where no paper gives one)."""
   fmt = fmt_number
-  rows = [("claim", "measured", "95% CI", "verdict")]
+  head = ("claim", "measured", "95% CI", "paper", "verdict")
+  rows = [head]
   for c in claims:
     ci = c.get("ci", [None, None])
     rows.append((c["id"], fmt(c["measured"]),
-                 f"[{fmt(ci[0])}, {fmt(ci[1])}]", c["verdict"]))
-  w = [max(len(r[i]) for r in rows) for i in range(4)]
-  lines = ["  ".join(r[i].ljust(w[i]) for i in range(4)) for r in rows]
-  lines.insert(1, "  ".join("-" * w[i] for i in range(4)))
+                 f"[{fmt(ci[0])}, {fmt(ci[1])}]",
+                 _fmt_reference(c.get("reference")), c["verdict"]))
+  w = [max(len(r[i]) for r in rows) for i in range(len(head))]
+  lines = ["  ".join(r[i].ljust(w[i]) for i in range(len(head))).rstrip()
+           for r in rows]
+  lines.insert(1, "  ".join("-" * w[i] for i in range(len(head))))
   return "\n".join(lines)

@@ -320,7 +320,10 @@ def summarize(cfg, records):
       "parameter counted by 4x + 2y is worth the same)",
       est["rate"], ci["rate"],
       output.interval_verdict(ci["rate"], lo, hi) if rate_ok else "inconclusive",
-      line=dict(zip("abc", est["line"])), n_crossings=len(est["brackets"]))]
+      line=dict(zip("abc", est["line"])), n_crossings=len(est["brackets"]),
+      reference=output.reference(
+          2.0, "Nichani et al. 2025 Fig. 4 right: boundary drawn by hand, "
+          "sloped part y = 2300 - x/2"))]
   band = cfg.fit.ratio_band
   ok = np.isfinite(est["fpp_ratio"])
   claims.append(output.claim(
@@ -337,7 +340,8 @@ def summarize(cfg, records):
       facts_per_param_mlp=est["fpp_mlp"],
       facts_per_param_mlp_ci=ci["fpp_mlp"],
       params_attention_only=est["params_attention"],
-      params_mlp_heavy=est["params_mlp"]))
+      params_mlp_heavy=est["params_mlp"],
+      reference=output.no_reference("the paper gives no such ratio")))
   return {"experiment": cfg.name, "claims": claims,
           "grid": dict(H=sorted(cfg.model.H_list), m=sorted(cfg.model.m_list),
                        attn_params=xs, mlp_params=ys, accuracy=acc.tolist(),

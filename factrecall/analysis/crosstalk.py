@@ -289,7 +289,8 @@ def _claims(cfg, per_model, rng):
         f"|angle - 90 deg| (mean angle h {mean_angle('h', kind):.1f} deg, "
         f"dev {devs('h', kind):.1f}; hidden {mean_angle('hidden', kind):.1f} "
         f"deg, dev {devs('hidden', kind):.1f}); {where}",
-        m, ci, output.sign_verdict(ci, positive=True)))
+        m, ci, output.sign_verdict(ci, positive=True),
+        reference=output.no_reference("Gupta et al. 2025 report the direction on pretrained language models, not a number for this model")))
   for site in SITES:
     m, ci = stat(lambda dev, s=site: dev((s, "factual")) - dev((s, "random")))
     claims.append(output.claim(
@@ -299,7 +300,8 @@ def _claims(cfg, per_model, rng):
         f"({_KIND_TEXT['random']}); measured dev(factual) - "
         f"dev(random) (mean angle factual {mean_angle(site, 'factual'):.1f} "
         f"deg vs random {mean_angle(site, 'random'):.1f} deg); {where}",
-        m, ci, output.sign_verdict(ci, positive=True)))
+        m, ci, output.sign_verdict(ci, positive=True),
+        reference=output.no_reference("Gupta et al. 2025 report the direction on pretrained language models, not a number for this model")))
   return claims
 
 

@@ -323,6 +323,9 @@ def _claims(cfg, single, seq, kn):
   col = lambda rows, k: np.array([r[k] for r in rows], float)
   mean = lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
   claims = []
+  ref = output.no_reference(
+      "no published number for this toy model (ROME, Meng et al. 2022, "
+      "reports its metrics on GPT-2 XL and GPT-J)")
   lo = cfg.success_band
   n_models = len(cfg.models)
   tail = (f"{len(single)} single edits over {n_models} model(s); 95% CI: "
@@ -333,13 +336,13 @@ def _claims(cfg, single, seq, kn):
     m, ci = boot(col(single, k), mean, nb, rng)
     claims.append(output.claim(
         f"edit_{k}", f"single ROME edits: {what} for >= {lo:g} of edits; "
-        f"{tail}", m, ci, output.interval_verdict(ci, lo, 1.0)))
+        f"{tail}", m, ci, output.interval_verdict(ci, lo, 1.0), reference=ref))
   m, ci = boot(col(single, "others_drop"), mean, nb, rng)
   claims.append(output.claim(
       "edit_specificity", f"single edits: accuracy drop on facts sharing "
       f"neither subject nor relation with the edit is <= {cfg.max_drop:g} "
       f"(accuracy before {mean(col(single, 'others_acc_before')):.3f}); {tail}",
-      m, ci, output.interval_verdict(ci, -1.0, cfg.max_drop)))
+      m, ci, output.interval_verdict(ci, -1.0, cfg.max_drop), reference=ref))
   for cat in ("same_subject", "same_relation"):
     diff = col(single, f"{cat}_logp_drop") - col(single, "others_logp_drop")
     m, ci = boot(diff, mean, nb, rng)
@@ -350,7 +353,7 @@ def _claims(cfg, single, seq, kn):
         f"minus on others ({mean(col(single, 'others_logp_drop')):.3g}), "
         f"accuracy drop {mean(col(single, f'{cat}_drop')):.3g} vs "
         f"{mean(col(single, 'others_drop')):.3g}; {tail}",
-        m, ci, output.sign_verdict(ci, positive=True)))
+        m, ci, output.sign_verdict(ci, positive=True), reference=ref))
   # damage vs crosstalk of the edited key (per edit, pooled over models)
   dmg = col(single, "unedited_logp_drop")
   for xt, text in (("xt_cos", "mean cosine of the edited key with the other "
@@ -362,7 +365,8 @@ def _claims(cfg, single, seq, kn):
     claims.append(output.claim(
         f"damage_vs_{xt}", f"damage of a single edit (mean drop of log "
         f"p(gold) over unedited facts) grows with its crosstalk ({text}): "
-        f"Spearman rho; {tail}", m, ci, output.sign_verdict(ci, True)))
+        f"Spearman rho; {tail}", m, ci, output.sign_verdict(ci, True),
+        reference=ref))
   # sequential edits: specificity at the largest vs the smallest count
   sizes = sorted(cfg.sequential)
   if len(sizes) >= 2:
@@ -385,7 +389,7 @@ def _claims(cfg, single, seq, kn):
         + ", ".join(f"n={n}: {eff[n]:.3f}" for n in sizes)
         + "; generalisation " + ", ".join(f"n={n}: {gen[n]:.3f}" for n in sizes)
         + f"; CI: bootstrap over unedited facts, {n_models} model(s)",
-        m, ci, output.sign_verdict(ci, True)))
+        m, ci, output.sign_verdict(ci, True), reference=ref))
   nn = mean(col(kn, "kn_mean_neurons"))
   cat = lambda k: np.concatenate([r[k] for r in kn])
   for name, pos in (("suppress", False), ("amplify", True)):
@@ -399,7 +403,10 @@ def _claims(cfg, single, seq, kn):
         f"mean change of its log-odds log p/(1-p) over all facts (p itself "
         f"changes by {mean(dp):+.3g} on average; p is ~1 after training, so "
         f"it can hardly rise); CI: bootstrap over facts",
-        m, ci, output.sign_verdict(ci, positive=pos), mean_dp=mean(dp)))
+        m, ci, output.sign_verdict(ci, positive=pos), mean_dp=mean(dp),
+        reference=output.no_reference(
+            "no published number for this toy model (Dai et al. 2022 "
+            "report the effect on BERT)")))
   agree = np.concatenate([r["kv_agreement"] for r in kn])
   chance = mean(col(kn, "kv_chance"))
   m, ci = boot(agree - chance, mean, nb, rng)
@@ -408,7 +415,10 @@ def _claims(cfg, single, seq, kn):
       f"{cfg.kv_top} triggers share the relation of the answer its value "
       f"vector promotes most more often than chance (1/R = {chance:.3f}; "
       f"mean agreement {mean(agree):.3f}); measured agreement - chance; CI: "
-      f"bootstrap over live neurons", m, ci, output.sign_verdict(ci, True)))
+      f"bootstrap over live neurons", m, ci, output.sign_verdict(ci, True),
+      reference=output.no_reference(
+          "no published number for this toy model (Geva et al. 2021 "
+          "describe the key-value view on a language model)")))
   return claims
 
 

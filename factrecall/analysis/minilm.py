@@ -563,8 +563,11 @@ def _claims(cfg, per_layer, rng):
               f"of the same word in different sentences "
               f"{avg(site, 'same_token', 'mean'):.1f} deg, dev "
               f"{avg(site, 'same_token', 'dev'):.1f}; per layer {per})")
-    claims.append(output.claim(cid, f"{text}; {where}", m, ci,
-                               output.sign_verdict(ci, positive=True)))
+    claims.append(output.claim(
+        cid, f"{text}; {where}", m, ci, output.sign_verdict(ci, positive=True),
+        reference=output.no_reference(
+            "Gupta et al. 2025 report the direction of these angle "
+            "differences on pretrained models; no number for MiniLM-L6")))
   return claims, diffs
 
 
