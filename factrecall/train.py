@@ -16,8 +16,11 @@ from factrecall import models
 from factrecall import rng
 from factrecall import tasks
 
+# Per-evaluation metrics. All but the last two are over every (s, r) pair
+# once; fixed_* are over the member's fixed test set (Setup.fixed_eval
+# sequences drawn once, before training, as the original code evaluates).
 METRICS = ("train_loss", "loss", "accuracy", "rel_loss", "subj_loss",
-           "halluc", "kl_rel")
+           "halluc", "kl_rel", "fixed_loss", "fixed_accuracy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Setup:
   embeddings: str = "gaussian"  # "gaussian" (N(0, 1/d)) or "onehot"
   eval_chunk: int = 4096  # evaluation pairs per forward pass
   method: str = "fast"   # "fast" or "reference" (the per-example model)
+  fixed_eval: int = 1024  # sequences of the fixed test set (i.i.d. samples)
 
 
 def init_params(shape, key):
@@ -59,7 +63,9 @@ def _optimizer(kind):
 
 def init(setup, hp):
   """Initial state of one member from its hyperparameters (seed inside hp)."""
-  k_emb, k_tab, k_par, k_data, k_eval = rng.split(rng.key(hp["seed"]), 5)
+  # (rng.split's first keys do not depend on how many are split)
+  k_emb, k_tab, k_par, k_data, k_eval, k_fixed = rng.split(
+      rng.key(hp["seed"]), 6)
   ts = setup.task
   d = model_dim(setup.model)
   if setup.embeddings == "gaussian":
@@ -70,7 +76,8 @@ def init(setup, hp):
   params = init_params(setup.model, k_par)
   opt = _optimizer(setup.optimizer).init(params)
   return dict(params=params, opt=opt, E=E, U=U, table=table, key=k_data,
-              eval_key=k_eval, step=jnp.zeros((), jnp.int32))
+              eval_key=k_eval, fixed_key=k_fixed,
+              step=jnp.zeros((), jnp.int32))
 
 
 def logits_fn(setup, params, tok, state, hp):
@@ -115,8 +122,43 @@ def metrics_of(logits, r, y, D, mask):
       kl_rel=mean(kl))
 
 
+def fixed_set(setup, state, hp):
+  """The member's fixed test set: setup.fixed_eval i.i.d. sequences from the
+  task distribution (tokens, targets), the same at every evaluation: the
+  original code draws one such set before training and evaluates it every
+  128 steps. With N = S*R facts, about exp(-fixed_eval / N) of the facts are
+  never tested by it."""
+  tok, _, _, y = tasks.sample_batch(state["fixed_key"], hp, state["table"],
+                                    setup.task, setup.fixed_eval)
+  return tok, y
+
+
+def evaluate_fixed(setup, params, state, hp):
+  """(loss, accuracy) on the fixed test set, in chunks of setup.eval_chunk."""
+  tok, y = fixed_set(setup, state, hp)
+  c = min(setup.eval_chunk, setup.fixed_eval)
+  k = -(-setup.fixed_eval // c)
+  pad = k * c - setup.fixed_eval
+  if pad:
+    tok = jnp.concatenate([tok, jnp.repeat(tok[:1], pad, 0)])
+    y = jnp.concatenate([y, jnp.repeat(y[:1], pad, 0)])
+  w = (jnp.arange(k * c) < setup.fixed_eval).astype(jnp.float32)
+
+  def part(args):
+    t, yy, ww = args
+    lg = logits_fn(setup, params, t, state, hp)
+    hit = (jnp.argmax(lg, -1) == yy).astype(jnp.float32)
+    return jnp.sum(_xent(lg, yy) * ww), jnp.sum(hit * ww)
+
+  split = lambda a: a.reshape((k, c) + a.shape[1:])
+  xent, hits = jax.lax.map(part, (split(tok), split(y), split(w)))
+  n = jnp.float32(setup.fixed_eval)
+  return jnp.sum(xent) / n, jnp.sum(hits) / n
+
+
 def evaluate(setup, params, state, hp):
-  """Metrics over every (s, r) pair once, in chunks of setup.eval_chunk."""
+  """Metrics over every (s, r) pair once, in chunks of setup.eval_chunk,
+  and on the fixed test set (fixed_loss, fixed_accuracy)."""
   tok, s, r, y, mask = tasks.eval_set(state["eval_key"], hp, state["table"],
                                       setup.task)
   n = tok.shape[0]
@@ -137,7 +179,10 @@ def evaluate(setup, params, state, hp):
   split = lambda a: a.reshape((k, c) + a.shape[1:])
   sums, ws = jax.lax.map(part, (split(tok), split(r), split(y), split(mask)))
   total = jnp.maximum(jnp.sum(ws), 1.0)
-  return jax.tree_util.tree_map(lambda v: jnp.sum(v) / total, sums)
+  out = jax.tree_util.tree_map(lambda v: jnp.sum(v) / total, sums)
+  out["fixed_loss"], out["fixed_accuracy"] = evaluate_fixed(setup, params,
+                                                            state, hp)
+  return out
 
 
 def loss_fn(params, setup, state, hp, tok, y):
