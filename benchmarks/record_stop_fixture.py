@@ -6,10 +6,11 @@ python benchmarks/record_stop_fixture.py [--out tests/data/stop_fixture.json.gz]
 Runs capacity searches in the exhaustive mode (no pruning, no learning-rate
 racing, no stall or give-up rule: every probe trains until it succeeds or
 spends its 2^14-step budget) and keeps, per member, its evaluations and each
-protocol's outcome, plus the capacities the exhaustive search found. Two
+protocol's outcome, plus the capacities the exhaustive search found. Three
 runs: the default search on 6 shapes (d = 8, 11, 16 on two width-ratio
-curves, 3 seeds, both protocols), and bench_search.py's shape under the
-paper's protocol (bisection in 8..64, one seed). About 40 minutes on 2 cores.
+curves, 3 seeds, both protocols), one larger shape (d = 22, H = 8, d_h = 2,
+m = 22), and bench_search.py's shape under the paper's protocol (bisection in
+8..64, one seed). About 1.5 hours on 2 cores.
 """
 import argparse
 import gzip
@@ -27,6 +28,8 @@ EXHAUSTIVE = ["--config.search.prune=false", "--config.train.patience=0",
               "--config.train.give_up_window=0"]
 RUNS = {
     "default": ["--config=capacity", "--config.model.d_list=8,11,16"],
+    "d22": ["--config=capacity", "--config.model.d_list=22",
+            "--config.model.ratios=((1.0,1.0),)"],
     "bench_search": bench_search.BASE,
 }
 

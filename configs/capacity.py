@@ -49,9 +49,16 @@ def get_config(arg=None):
   c.train.patience = 0            # evaluations w/o improvement -> stalled; 0=off
   # Give up on a member (as "stalled") when, at the rate its best accuracy
   # rose over the last give_up_window steps, reaching the target would take
-  # more than give_up_margin times its remaining budget (0 = off).
+  # more than give_up_margin times its remaining budget, and its lowest loss
+  # fell by less than the fraction give_up_loss_drop over the last
+  # give_up_loss_window steps (window 0 = off; loss window 0 = the same
+  # window). Validated on recorded full-budget curves
+  # (tests/test_stop_rule.py): it never stopped a member that went on to
+  # succeed.
   c.train.give_up_window = 0
   c.train.give_up_margin = 1.0
+  c.train.give_up_loss_drop = 0.1
+  c.train.give_up_loss_window = 0
   # Seeds per shape: the first seed's bisection finds the bracket (the
   # paper's one-seed rule); the others measure the band of facts over
   # which the chance of storing them falls from 1 to 0 (1 = no band).
@@ -100,11 +107,14 @@ def get_config(arg=None):
     c.fit.min_facts = 0           # smoke models store few facts
   elif arg == "paper":
     # The original code's protocol: one seed, bisection between the
-    # previous d's capacity and 512, every learning rate, 2^14 steps.
+    # previous d's capacity and 512, the learning rates in turn until one
+    # succeeds (here raced: the others stop at the first success), every
+    # failing probe trained for its whole 2^14-step budget.
     c.model.ratios = tuple((a, b) for a in (4, 2, 1, 0.5, 0.25)
                            for b in (4, 2, 1, 0.5, 0.25))
     c.model.d_list = (8, 11, 16, 22, 32, 45, 64, 90, 128, 181)
     c.train.n_seeds = 1
+    c.train.give_up_window = 0
     c.search.start = "paper"
     c.search.max_rounds = 12
   elif arg == "square":
@@ -149,6 +159,8 @@ RULES = {
     "train.patience": Int(0, 2 ** 20, note="0 = off"),
     "train.give_up_window": Int(0, 2 ** 24, note="steps; 0 = off"),
     "train.give_up_margin": Real(0, 1000, lo_open=True),
+    "train.give_up_loss_drop": Real(0, 1, hi_open=True),
+    "train.give_up_loss_window": Int(0, 2 ** 24, note="steps; 0 = give_up_window"),
     "train.n_seeds": Int(1, 1000),
     "search.start": OneOf("guess", "paper"),
     "search.k_min": Int(1, 2 ** 16),

@@ -41,7 +41,8 @@ class StopRule:
   protocols: the success rules judged on every member (PROTOCOLS); a member
   trains until each of them is decided (success, or failed / stalled at the
   budget), and its top-level status is that of protocols[0].
-  give_up_window, give_up_margin: see `gives_up` (window 0 = off).
+  give_up_window, give_up_margin, give_up_loss_drop, give_up_loss_window:
+  see `gives_up` (give_up_window 0 = off).
   """
   max_steps: int = 2 ** 14
   target: float = 0.99
@@ -50,6 +51,8 @@ class StopRule:
   protocols: tuple = ("all_pairs",)
   give_up_window: int = 0
   give_up_margin: float = 1.0
+  give_up_loss_drop: float = 0.0
+  give_up_loss_window: int = 0  # 0 = give_up_window
 
   def __post_init__(self):
     self.protocols = tuple(self.protocols)
@@ -325,24 +328,31 @@ def record_chunk(g, live, rows, rule, needed=None):
         _decide_rest(g, i, "skipped")
 
 
-def gives_up(best, chunk, rule):
-  """Whether a member stops as "stalled" now: best = its best accuracy so
-  far after each evaluation (one per chunk steps). Over the last
-  give_up_window steps the best accuracy rose by `gain`; at that rate the
-  rest of the way to the target would take gap / gain * window steps; the
-  member gives up when that exceeds give_up_margin times the steps left in
-  its budget (or when it gained nothing). Learning curves here slow down as
-  they rise, so a straight-line projection is optimistic for the member."""
+def gives_up(best, best_loss, chunk, rule):
+  """Whether a member stops as "stalled" now. best, best_loss: its best
+  accuracy and lowest evaluation loss so far after each evaluation (one per
+  chunk steps).
+
+  Over the last give_up_window steps the best accuracy rose by `gain`; at
+  that rate the rest of the way to the target would take gap / gain *
+  window steps. The member gives up when that exceeds give_up_margin times
+  the steps left in its budget (or it gained nothing), and its lowest loss
+  fell by less than the fraction give_up_loss_drop over the last
+  give_up_loss_window steps (a member whose accuracy waits on its last
+  facts while its loss still falls is often learning them)."""
   w = rule.give_up_window // chunk
-  if not w or len(best) <= w:
+  wl = (rule.give_up_loss_window or rule.give_up_window) // chunk
+  if not w or len(best) <= max(w, wl):
     return False
-  steps = len(best) * chunk
-  left = rule.max_steps - steps
+  left = rule.max_steps - len(best) * chunk
   gap = rule.target - best[-1]
   gain = best[-1] - best[-1 - w]
   if gap <= 0 or left <= 0:
     return False
-  return gain <= 0 or gap / gain * rule.give_up_window > rule.give_up_margin * left
+  if gain > 0 and gap / gain * rule.give_up_window <= rule.give_up_margin * left:
+    return False
+  then = best_loss[-1 - wl]
+  return not then > 0 or best_loss[-1] > (1 - rule.give_up_loss_drop) * then
 
 
 def _judge(g, i, row, rule):
@@ -367,7 +377,8 @@ def _judge(g, i, row, rule):
       status = "failed"
     elif rule.patience and g.since_p[i][p] >= rule.patience:
       status = "stalled"
-    elif rule.give_up_window and gives_up(_best_curve(g, i, p), g.chunk, rule):
+    elif rule.give_up_window and gives_up(*_best_curves(g, i, p), g.chunk,
+                                          rule):
       status = "stalled"
     if status:
       g.outcome[i][p] = dict(status=status, steps=g.steps[i],
@@ -378,9 +389,14 @@ def _judge(g, i, row, rule):
     g.status[i] = g.outcome[i][rule.protocols[0]]["status"]
 
 
-def _best_curve(g, i, p):
-  col = train.METRICS.index(_PROTOCOL_METRIC[p])
-  return np.maximum.accumulate([r[col] for r in g.curves[i]]).tolist()
+def _best_curves(g, i, p):
+  """Member i's best accuracy under protocol p and lowest evaluation loss
+  after each evaluation so far."""
+  acc = train.METRICS.index(_PROTOCOL_METRIC[p])
+  loss = train.METRICS.index("loss")
+  rows = np.array(g.curves[i])
+  return (np.maximum.accumulate(rows[:, acc]).tolist(),
+          np.minimum.accumulate(rows[:, loss]).tolist())
 
 
 def _reported(g, i, p):
