@@ -383,7 +383,9 @@ class ShapeSearch:
     k: the largest k at which at least half the seeds store every fact
     (with one seed: the bracket's lo); band: the largest measured k below
     it where every seed stores and the smallest above where none does
-    (None where the band search did not need to go that far)."""
+    (None where the band search did not need to go that far); span: the
+    smallest and largest k the seeds were measured at (one seed: the
+    bracket)."""
     br = self.brackets[p]
     table = {}
     if p == self.protocols[0] and len(self.seeds) > 1:
@@ -393,9 +395,11 @@ class ShapeSearch:
           table[k] = outs
     if table:
       k, band = band_capacity(table)
+      span = [min(table), max(table)]
     else:  # one seed: the bracket
       k, band = br.lo, [br.lo, br.hi]
-    return dict(k=k, k_ok=br.lo, k_fail=br.hi, band=band,
+      span = band
+    return dict(k=k, k_ok=br.lo, k_fail=br.hi, band=band, span=span,
                 seed_table={str(kk): [bool(v) for v in vv]
                             for kk, vv in sorted(table.items())})
 
@@ -637,7 +641,8 @@ def run(cfg, wd):
       f = lambda k: facts_of(k, cfg.task.scaling, cfg.task.D)
       c.update(facts=f(c["k"]), facts_ok=f(c["k_ok"]),
                facts_fail=f(c["k_fail"]) or None,
-               band_facts=[f(c["band"][0]), f(c["band"][1]) or None])
+               band_facts=[f(c["band"][0]) or None, f(c["band"][1]) or None],
+               span_facts=[f(c["span"][0]) or None, f(c["span"][1]) or None])
       entry["protocols"][p] = c
       if c["k_ok"]:
         carried[(p, curve_of(info))] = (c["k_ok"], entry["params"])

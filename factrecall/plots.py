@@ -21,8 +21,9 @@ def capacity(base, capacities, summary, title="capacity"):
   """Log-log facts stored vs parameters (paper Fig. 4 left): one curve per
   width-ratio pair under the headline protocol, error bars spanning the
   search's bracket (the seed band: every seed stores the lower end, none the
-  upper one); hollow markers: the other protocol; the paper's 0.15 * params
-  guide line beside our envelope's constant."""
+  upper one, or where not measured that far, the sizes the seeds were
+  measured at); hollow markers: the other protocol (one seed: its bracket);
+  the paper's 0.15 * params guide line beside our envelope's constant."""
   prots = summary.get("protocols") or ["paper"]
   fig, ax = plt.subplots(figsize=(8, 5.2))
   groups = collections.defaultdict(list)
@@ -41,9 +42,10 @@ def capacity(base, capacities, summary, title="capacity"):
         continue
       x = np.array([r[0] for r in rows], float)
       y = np.array([q["facts"] for _, q in rows], float)
-      lo = np.array([q["band_facts"][0] or q["facts_ok"] or v
+      # the band where measured, else the range the seeds were measured at
+      lo = np.array([q["band_facts"][0] or q["span_facts"][0] or v
                      for (_, q), v in zip(rows, y)], float)
-      hi = np.array([q["band_facts"][1] or q["facts_fail"] or v
+      hi = np.array([q["band_facts"][1] or q["span_facts"][1] or v
                      for (_, q), v in zip(rows, y)], float)
       H, a, b = curve.split("|")
       label = (f"H={H}, $d_h$={float(a):g}d/H, m={float(b):g}d"
