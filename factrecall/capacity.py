@@ -283,17 +283,26 @@ class ShapeSearch:
             self.brackets[p].results[k] = v
 
   def _implied(self, p, k, seed):
-    """The outcome under p, or for the first seed where the bracket pruned
-    it, the outcome the bracket assumed (stored below its lo, not above its
-    hi: success is taken to fall with k, as the bracket does)."""
+    """The outcome of (k, seed) under p: measured, or implied as the bracket
+    implies it, taking success to fall with k for each seed: stored if the
+    seed stored a larger k (for the first seed: if k <= its bracket's lo),
+    not stored if it failed a smaller one (the first seed: k >= its hi)."""
     o = self.outcome.get((k, seed), {}).get(p)
-    if o is None and seed == self.seeds[0] and (k, seed) in self.outcome:
+    if o is not None:
+      return o
+    if seed == self.seeds[0]:
       br = self.brackets[p]
       if br.lo is not None and k <= br.lo:
         return True
       if br.hi is not None and k >= br.hi:
         return False
-    return o
+    mine = [(kk, out.get(p)) for (kk, s), out in self.outcome.items()
+            if s == seed and out.get(p) is not None]
+    if any(v and kk >= k for kk, v in mine):
+      return True
+    if any(not v and kk <= k for kk, v in mine):
+      return False
+    return None
 
   def _step(self, k):
     return max(1, int(k * self.band_step))

@@ -9,7 +9,7 @@ from factrecall import cli
 from factrecall.analysis import checkpoints
 
 SMOKE = ["--config=capacity:smoke", "--config.model.d_list=8",
-         "--config.train.max_steps=256", "--config.search.max_rounds=2"]
+         "--config.search.max_rounds=2"]
 
 
 def _records(wd):
