@@ -78,6 +78,7 @@ def get_config(arg=None):
     c.train.n_seeds = 2
     c.train.sweep_max_steps = 512
     c.train.sweep_seeds = 2
+    c.stages.flat_tol = 0.05      # its plateaus last a few evaluations
     c.claims.n_boot = 100
   elif arg == "paper":
     c.task.S_sweep = (8, 32, 64, 128)

@@ -404,6 +404,14 @@ def variant(cfg):
 _FIG5 = "Nichani et al. 2025 Fig. 5"
 
 
+def _no_plateau_note(vals, where):
+  """A claim's note when no seed has the plateau it measures."""
+  if any(v is not None for v in vals):
+    return {}
+  return {"note": f"no seed's loss is flat {where}: the plateau is not "
+                  "reached within the run, so there is no level to compare"}
+
+
 def summarize(cfg, records):
   """Claims (with CIs over seeds) and the per-S stage table."""
   R, D = cfg.task.R, cfg.task.D
@@ -429,6 +437,8 @@ def summarize(cfg, records):
       f"seeds within ±{tol:.0%} of log D); {what}", m, ci,
       output.interval_verdict(ci, (1 - tol) * log_d, (1 + tol) * log_d),
       log_D=log_d, n_seeds=len(main), seeds_with_plateau=seen(vals),
+      **_no_plateau_note(vals, "after the relation is learned (t_rel) and "
+                         "before the subject is (or the budget ends)"),
       reference=output.reference(
           log_d, f"{_FIG5}: hallucination plateau at log D (uniform on the "
           "relation's answers)")))
@@ -442,6 +452,7 @@ def summarize(cfg, records):
       f"(median on the plateau, CI within ±{tol:.0%}); {what}", m, ci,
       output.interval_verdict(ci, (1 - tol) * log_dr, (1 + tol) * log_dr),
       log_DR=log_dr, seeds_with_plateau=seen(vals),
+      **_no_plateau_note(vals, "before the relation is learned"),
       reference=output.reference(
           log_dr, f"{_FIG5}: initial plateau at log(D*R)")))
 
@@ -528,7 +539,7 @@ def plot_stages(base, cfg, records, summary):
       r for r in records if r["S"] == cfg.task.S]
   row = next(t for t in summary["stages_by_S"] if t["S"] == recs[0]["S"])
   chunk = recs[0]["chunk"]
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  fig, axes = plt.subplots(1, 2, figsize=(11, 5))
   n = min(len(r["curves"]["loss"]) for r in recs)
   steps = (np.arange(n) + 1) * chunk
   t_rel = row["t_rel"] if np.isfinite(row["t_rel"]) else steps[-1]
@@ -587,8 +598,10 @@ def plot_stages(base, cfg, records, summary):
   for ax in axes:
     ax.set_xlabel("step")
     ax.grid(True, alpha=0.3)
-  axes[0].legend(fontsize=7, loc="upper right")
-  axes[1].legend(fontsize=7, loc="center right")
+  # Legends below the axes, so that no curve is hidden.
+  for ax in axes:
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              ncol=3, framealpha=0.9)
   plots.save(fig, base)
 
 

@@ -1,14 +1,18 @@
 """Attention-MLP trade-off at a fixed number of facts (SPEC section 3, paper
-Fig. 4 right): the H x m grid, the boundary of the 100%-accuracy region, the
+Fig. 4 right): the H x m grid, the boundary of the solved region, the
 exchange rate between MLP and attention parameters, and the heatmap.
 
-Coordinates: x = attention parameters d*d_h*H, y = MLP parameters d*m.
-The boundary is located row by row (fixed m: where along x cells become
-solved) and column by column (fixed H: where along y), each crossing lying in
-a bracket between two grid values; a line a*x + b*y = c is fitted to the
-crossings by total least squares (in coordinates scaled by the grid's
-extent). Along that line a*dx + b*dy = 0, so one MLP parameter (dy = 1) is
-worth dx = b/a attention parameters.
+Coordinates (the paper's axes): x = attention parameters d*d_h*H, y = MLP
+parameters d*m. The boundary is located row by row (fixed m: where along x
+cells become solved) and column by column (fixed H: where along y), each
+crossing lying in a bracket between two grid values. It is fitted as the
+paper draws it by hand: a vertical attention floor x = x0 (however large
+the MLP, models need x0 attention parameters) joined to a sloped line
+a*x + b*y = c fitted to the other crossings by total least squares (in
+coordinates scaled by the grid's extent). Along the sloped part
+a*dx + b*dy = 0, so one y unit is worth dx = b/a x units: the exchange
+rate, 2 in the paper (one straight line through every crossing would mix
+the floor into the slope).
 """
 import os
 
@@ -570,7 +574,7 @@ def heatmap(base, summary, cfg):
   solved = np.array(g["solved"], bool)
   X, Y = np.meshgrid(xs, ys)
   if solved.any():
-    ax.plot(X[solved], Y[solved], "w+", ms=5, mew=0.8, label="solved cell")
+    ax.plot(X[solved], Y[solved], "k.", ms=3, label="solved cell")
   pts = np.array(fr["points"], float).reshape(-1, 2)
   if len(pts):
     ax.plot(pts[:, 0], pts[:, 1], "o", color="w", ms=4, mec="k",

@@ -12,6 +12,7 @@ import pytest
 from factrecall import cli
 from factrecall import dynamics
 from factrecall import models
+from factrecall import output
 
 
 def test_linear_attention_matches_hand_computation():
@@ -118,6 +119,7 @@ def _curves():
                 0.9, 0.995, 1.0],
       kl_rel=[1.4] * 4 + [0.6, 0.15, 0.1, 0.1, 0.19, 0.5, 1.0, 2.0, 3.0, 3.0,
                           3.0],
+      subj_loss=[2.08] * 8 + [2.0, 1.8, 1.4, 1.0, 0.6, 0.3, 0.1],
       halluc=[0.0, 0.9, 0.9, 0.9, 0.9, 0.88, 0.88, 0.88, 0.8, 0.6, 0.4, 0.2,
               0.1, 0.0, 0.0])
 
@@ -242,3 +244,32 @@ def test_bad_field_exit_code_2(tmp_path, field, capsys):
   assert cli.entry(argv) == 2
   err = capsys.readouterr().err
   assert field.split("=")[0][len("--config."):] in err
+
+
+@pytest.mark.parametrize("preset", [None, "paper", "softmax", "softmax_paper",
+                                    "transformer", "transformer_paper"])
+def test_every_preset_summary_carries_the_papers_numbers(preset):
+  # summarize() of each preset on records built from the hand-worked curves
+  # (the presets take minutes to hours to train): every claim carries its
+  # reference, the table its paper column, and the variant says what it is.
+  cfg = cli.config_module("dynamics").get_config(preset)
+  cfg.name, cfg.preset = "dynamics", preset or "default"
+  cfg.claims.n_boot = 50
+  recs = []
+  for S, seeds, _, full in dynamics.plan(cfg):
+    for seed in seeds:
+      st = dynamics.detect_stages(_curves(), 10, cfg.task.R, cfg.task.D)
+      recs.append(dict(S=S, seed=seed, steps=150, chunk=10, main=full,
+                       curves=_curves(), stages=st))
+  summary = dynamics.summarize(cfg, recs)
+  refs = {c["id"]: c["reference"] for c in summary["claims"]}
+  assert refs["plateau_loss"]["value"] == pytest.approx(math.log(cfg.task.D))
+  assert refs["init_plateau_loss"]["value"] == pytest.approx(
+      math.log(cfg.task.D * cfg.task.R))
+  assert all(r["source"] for r in refs.values())
+  head = output.claims_table(summary["claims"]).splitlines()[0].split()
+  assert head[4] == "paper"
+  assert ("extension" in summary["variant"]) == (cfg.model == "transformer")
+  assert summary["subject_loss_reported"] == (cfg.task.table == "structured")
+  if summary["subject_loss_reported"]:  # its median on the plateau (6..7)
+    assert summary["stages_by_S"][0]["plateau_subj_loss"] == pytest.approx(2.08)

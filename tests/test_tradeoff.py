@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from factrecall import cli
+from factrecall import output
 from factrecall import tradeoff
 
 
@@ -236,3 +237,31 @@ def test_bad_field_exits_2(tmp_path, capsys, field):
   assert _run(tmp_path / "bad", field) == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and field.split("=")[0][len("--config."):] in err[0]
+
+
+@pytest.mark.parametrize("preset", ["paper", None])
+def test_preset_summary_carries_the_papers_numbers(preset):
+  # The summary of the default and paper presets, on records whose cells
+  # are solved as the paper's boundary says (the paper preset cannot train
+  # on a CPU in a test): every claim carries its reference and the table
+  # its paper column; the paper preset is like for like and, on the
+  # paper's own boundary, agrees with the paper.
+  cfg = _preset(preset)
+  xs, ys, solved = _paper_boundary_grid(cfg)
+  cfg.fit.n_boot = 100
+  recs = []
+  for i, m in enumerate(sorted(cfg.model.m_list)):
+    for j, H in enumerate(sorted(cfg.model.H_list)):
+      for s in range(cfg.train.n_seeds):
+        recs.append(dict(H=H, m=m, seed=cfg.seed + s, accuracy=1.0 if
+                         solved[i, j] else 0.9,
+                         status="success" if solved[i, j] else "failed"))
+  summary = tradeoff.summarize(cfg, recs)
+  claims = {c["id"]: c for c in summary["claims"]}
+  assert claims["exchange_rate"]["reference"]["value"] == 2.0
+  assert claims["attention_floor"]["reference"]["value"] == 1280.0
+  assert summary["protocol"]["like_for_like"] == (preset == "paper")
+  assert claims["exchange_rate"]["verdict"] == "supported"
+  assert claims["attention_floor"]["verdict"] == "supported"
+  head = output.claims_table(summary["claims"]).splitlines()[0].split()
+  assert head[4] == "paper"
