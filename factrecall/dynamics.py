@@ -641,7 +641,8 @@ def plot_scaling(base, cfg, records, summary):
                  transform=axes[0].transAxes)
   axes[0].set_xlabel(f"subjects S (R={cfg.task.R})")
   axes[0].set_ylabel("steps")
-  axes[0].legend(fontsize=7)
+  if axes[0].get_legend_handles_labels()[0]:
+    axes[0].legend(fontsize=7)
   cmap = plt.get_cmap("viridis")
   for j, S in enumerate(sorted({r["S"] for r in records})):
     r = min((r for r in records if r["S"] == S), key=lambda r: r["seed"])
