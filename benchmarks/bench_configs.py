@@ -24,7 +24,8 @@ def run(name):
     num = output.fmt_number
     with open(p) as f:
       claims = [f"{c['id']}: {num(c['measured'])} [{num(c['ci'][0])}, "
-                f"{num(c['ci'][1])}] {c['verdict']}"
+                f"{num(c['ci'][1])}] {c['verdict']} (paper: "
+                f"{output.fmt_reference(c.get('reference'))})"
                 for c in json.load(f)["claims"]]
   return rc, wall, mib, claims, wd
 

@@ -1,16 +1,32 @@
-"""Wall time and peak memory of one capacity search, as the paper's code runs it.
+"""One capacity search under the paper's protocol: our engine vs the
+original code, wall time and peak memory, and the capacity found.
 
-python benchmarks/bench_search.py
-Shape d=16, H=8, d_h=2, m=16, D=8, S=R searched in 8..64, learning rates
-{1e-3, 3e-3, 1e-2}, at most 2^14 steps, batch 1024. Two runs of our CLI in
-fresh processes: `reference` settings (no pruning, no patience: every probe
-trains until success or the budget, like the paper's code) and our default
-search settings. The paper's code needs about 30 minutes and 15 GB on a
-2-core machine for this search (it pre-generates 2^24 samples).
+python benchmarks/bench_search.py [--original=PATH --original_python=PY]
+
+The search (the original code's `binary_sweep` for one shape): d = 16, H = 8,
+d_h = 2, m = 16, D = 8, S = R bisected between 8 and 64 to a gap of 1,
+learning rates 1e-3, 3e-3, 1e-2 (stored if any reaches > 0.99 on a fixed
+1024-sample test set, the best of its evaluations every 128 steps), at most
+2^14 steps of batch 1024.
+- ours: experiments/sweep.py with these settings and our search rules
+  (learning rates raced: the others stop once one succeeds, as the original
+  stops at the first that succeeds; members that cannot reach the target at
+  their rate give up, see factrecall.sweep.gives_up).
+- exhaustive: the same search with every probe trained until it succeeds or
+  spends its budget. Its capacity comes from tests/data/stop_fixture.json.gz
+  (benchmarks/record_stop_fixture.py; ~40 min to record), not from a timing.
+- original (with --original, a clone of eshnich/factual-recall-iclr, and
+  --original_python, a Python with its requirements: jax, flax, optax,
+  jaxopt, simple-pytree, seaborn, scipy, tqdm, matplotlib): its own
+  binary_sweep on the same shape, in a fresh process.
+Each runs in a fresh process; the table's ratios compare runs of this one
+invocation.
 """
 import argparse
+import gzip
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -18,45 +34,68 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common  # pylint: disable=g-import-not-at-top
 
 BASE = ["--config=capacity", "--config.model.d_list=16",
-        "--config.model.ratios=((1.0,1.0),)", "--config.train.max_steps=16384",
-        "--config.search.lo_per_param=0.0417",  # S=R=8: 64 facts / 1536
-        "--config.search.hi_per_param=2.667",   # S=R=64: 4096 facts / 1536
-        "--config.search.k_max=64", "--config.search.resolution=0.0",
-        "--config.search.n_candidates=8",
-        "--config.train.lrs=(0.001,0.003,0.01)"]
-MODES = {
-    # no pruning, no patience: every probe runs to success or the budget
-    "reference": ["--config.search.prune=false", "--config.train.patience=0"],
-    "ours": [],  # pruning, patience 10 (the default search)
-}
+        "--config.model.ratios=((1.0,1.0),)", "--config.search.start=paper",
+        "--config.search.k_min=8", "--config.search.k_max=64",
+        "--config.train.n_seeds=1", "--config.train.eval=paper",
+        "--config.train.compare_eval=false"]
+FIXTURE = os.path.join(common.ROOT, "tests", "data", "stop_fixture.json.gz")
+
+# The original code's own search, driven from its directory (it imports
+# its modules by name); prints the size found and exits.
+_ORIGINAL = ("import sys; sys.argv = ['x']; from run import binary_sweep; "
+             "print('SIZE', binary_sweep(8, 2, 16, 16, 8, 8, 64, 'linear', "
+             "[1e-3, 3e-3, 1e-2]))")
 
 
-def run(args):
-  rc, wall, mib, wd = common.run_sweep(args, "bench_search_")
+def ours():
+  rc, wall, mib, wd = common.run_sweep(BASE, "bench_search_")
   if rc != 0:
     raise SystemExit(f"the search exited with {rc} (workdir {wd})")
   with open(os.path.join(wd, "summary.json")) as f:
-    facts = json.load(f)["capacities"][0]["facts"]
-  return wall, mib, facts
+    k = json.load(f)["capacities"][0]["k"]
+  return wall, mib, k
+
+
+def original(path, python):
+  rc, wall, mib, out = common.run_timed([python, "-c", _ORIGINAL], cwd=path)
+  found = re.findall(r"^SIZE (\d+)", out, re.M)
+  if rc != 0 or not found:
+    raise SystemExit(f"the original code exited with {rc}")
+  return wall, mib, int(found[-1])
+
+
+def exhaustive_k():
+  if not os.path.exists(FIXTURE):
+    return None
+  with gzip.open(FIXTURE, "rt") as f:
+    caps = json.load(f)["bench_search"]["capacities"]
+  return caps["d16_H8_dh2_m16"]["paper"]["k"]
 
 
 def main():
   ap = argparse.ArgumentParser()
-  ap.add_argument("--modes", default=",".join(MODES),
-                  help="comma-separated subset of: " + ", ".join(MODES))
-  names = [m.strip() for m in ap.parse_args().modes.split(",")]
-  for m in names:
-    if m not in MODES:
-      ap.error(f"--modes: {m!r} is not one of {list(MODES)}")
+  ap.add_argument("--original", default="",
+                  help="a clone of eshnich/factual-recall-iclr")
+  ap.add_argument("--original_python", default="python3",
+                  help="a Python that runs the original code")
+  a = ap.parse_args()
   print(common.machine())
   rows = []
-  for name in names:
-    extra = MODES[name]
-    wall, mib, facts = run(BASE + extra)
-    rows.append([name, f"{wall:.0f}", f"{mib:.0f}", facts,
-                 f"{30 * 60 / wall:.0f}x", f"{15 * 1024 / mib:.0f}x"])
-  common.table(rows, ["search", "wall s", "peak MiB", "facts stored",
-                      "vs paper 30 min", "vs paper 15 GB"])
+  wall, mib, k = ours()
+  rows.append(["ours", f"{wall:.0f}", f"{mib:.0f}", k, k * k, "1.00x",
+               "1.00x"])
+  if a.original:
+    w, m, k0 = original(a.original, a.original_python)
+    rows.append(["original", f"{w:.0f}", f"{m:.0f}", k0, k0 * k0,
+                 f"{w / wall:.2f}x", f"{m / mib:.2f}x"])
+  ex = exhaustive_k()
+  rows.append(["exhaustive (fixture)", "", "", ex if ex else "missing",
+               ex * ex if ex else "", "", ""])
+  common.table(rows, ["search", "wall s", "peak MiB", "k = S = R", "facts",
+                      "wall vs ours", "memory vs ours"])
+  if ex is not None:
+    print("same capacity as the exhaustive search:", "yes" if ex == k else
+          f"NO ({k} vs {ex})")
 
 
 if __name__ == "__main__":

@@ -51,20 +51,34 @@ def table(rows, header):
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Runs the command in a child and prints its exit code, wall seconds and peak
 # RSS; a fresh wrapper per run makes RUSAGE_CHILDREN that run's peak alone.
+# The child's stdout goes to the file named by the first argument.
 _WRAPPER = ("import resource, subprocess, sys, time; t = time.time(); "
-            "r = subprocess.run(sys.argv[1:], capture_output=True); "
+            "r = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'w'), "
+            "stderr=subprocess.DEVNULL); "
             "print(r.returncode, time.time() - t, resource.getrusage("
             "resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def run_sweep(args, prefix):
-  """experiments/sweep.py ARGS in a fresh process and a fresh workdir.
+def run_timed(cmd, cwd=None):
+  """cmd in a fresh process: (exit code, wall seconds, peak RSS MiB, stdout)."""
+  fd, out_path = tempfile.mkstemp(prefix="bench_out_")
+  os.close(fd)
+  out = subprocess.run([sys.executable, "-c", _WRAPPER, out_path] + list(cmd),
+                       capture_output=True, text=True, check=True, cwd=cwd)
+  rc, wall, kib = out.stdout.split()
+  with open(out_path) as f:
+    text = f.read()
+  os.remove(out_path)
+  return int(rc), float(wall), float(kib) / 1024, text
+
+
+def run_sweep(args, prefix, workdir=None):
+  """experiments/sweep.py ARGS in a fresh process and a fresh workdir (or
+  `workdir`, which resumes what it holds).
 
   Returns (exit code, wall seconds, peak RSS in MiB, workdir)."""
-  wd = tempfile.mkdtemp(prefix=prefix)
+  wd = workdir or tempfile.mkdtemp(prefix=prefix)
   cmd = [sys.executable, os.path.join(ROOT, "experiments", "sweep.py")] + list(
       args) + ["--workdir", wd]
-  out = subprocess.run([sys.executable, "-c", _WRAPPER] + cmd,
-                       capture_output=True, text=True, check=True)
-  rc, wall, kib = out.stdout.split()
-  return int(rc), float(wall), float(kib) / 1024, wd
+  rc, wall, mib, _ = run_timed(cmd)
+  return rc, wall, mib, wd

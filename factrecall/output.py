@@ -208,7 +208,8 @@ def fmt_number(x):
   return f"{float(x):.4g}"
 
 
-def _fmt_reference(ref):
+def fmt_reference(ref):
+  """A claim's reference value as printed ("-" where there is none)."""
   v = (ref or {}).get("value")
   if v is None:
     return "-"
@@ -229,7 +230,7 @@ def claims_table(claims):
     ci = c.get("ci", [None, None])
     rows.append((c["id"], fmt(c["measured"]),
                  f"[{fmt(ci[0])}, {fmt(ci[1])}]",
-                 _fmt_reference(c.get("reference")), c["verdict"]))
+                 fmt_reference(c.get("reference")), c["verdict"]))
   w = [max(len(r[i]) for r in rows) for i in range(len(head))]
   lines = ["  ".join(r[i].ljust(w[i]) for i in range(len(head))).rstrip()
            for r in rows]

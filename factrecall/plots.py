@@ -17,41 +17,72 @@ def save(fig, base):
   plt.close(fig)
 
 
-def capacity(base, capacities, fit, title="capacity"):
-  """Log-log facts stored vs parameters, one curve per width-ratio pair."""
-  fig, ax = plt.subplots(figsize=(6, 4.5))
+def capacity(base, capacities, summary, title="capacity"):
+  """Log-log facts stored vs parameters (paper Fig. 4 left): one curve per
+  width-ratio pair under the headline protocol, error bars spanning the
+  search's bracket (the seed band: every seed stores the lower end, none the
+  upper one, or where not measured that far, the sizes the seeds were
+  measured at); hollow markers: the other protocol (one seed: its bracket);
+  the paper's 0.15 * params guide line beside our envelope's constant."""
+  prots = summary.get("protocols") or ["paper"]
+  fig, ax = plt.subplots(figsize=(8, 5.2))
   groups = collections.defaultdict(list)
   for c in capacities:
-    if c["facts"] > 0:
-      groups[(c.get("H"), c.get("alpha_w"), c.get("beta_w"))].append(c)
-  cmap = plt.get_cmap("viridis")
-  for j, (key, cs) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
-    by_p = collections.defaultdict(list)
-    for c in cs:
-      by_p[c["params"]].append(c["facts"])
-    p = np.array(sorted(by_p))
-    f = np.array([np.mean(by_p[q]) for q in p])
-    lo = np.array([np.min(by_p[q]) for q in p])
-    hi = np.array([np.max(by_p[q]) for q in p])
-    H, a, b = key
-    color = cmap(j / max(1, len(groups) - 1))
-    ax.plot(p, f, "o-", color=color, ms=4,
-            label=f"H={H}, $d_h$={a:g}d/H, m={b:g}d")
-    if np.any(hi > lo):
-      ax.fill_between(p, lo, hi, color=color, alpha=0.2)
-  if fit and np.isfinite(fit.get("k", np.nan)):
-    xs = np.array([min(c["params"] for c in capacities),
-                   max(c["params"] for c in capacities)])
-    ax.plot(xs, fit["c"] * xs ** fit["k"], "k--", lw=1.2,
-            label=f"fit: {fit['c']:.3g}·P^{fit['k']:.2f} "
-            f"[{fit['k_ci'][0]:.2f}, {fit['k_ci'][1]:.2f}]")
-  ax.set_xscale("log")
-  ax.set_yscale("log")
-  ax.set_xlabel("parameters")
-  ax.set_ylabel("facts stored (accuracy ≥ 0.99)")
+    groups[c["curve"]].append(c)
+  cmap = plt.get_cmap("hsv")
+  fits = summary.get("fits", {})
+  lo_f = hi_f = None
+  for j, (curve, cs) in enumerate(sorted(groups.items())):
+    color = cmap(j / max(1, len(groups)))
+    cs = sorted(cs, key=lambda c: c["params"])
+    for n, p in enumerate(prots):
+      rows = [(c["params"], c["protocols"][p]) for c in cs
+              if c["protocols"][p]["facts"]]
+      if not rows:
+        continue
+      x = np.array([r[0] for r in rows], float)
+      y = np.array([q["facts"] for _, q in rows], float)
+      # the band where measured, else the range the seeds were measured at
+      lo = np.array([q["band_facts"][0] or q["span_facts"][0] or v
+                     for (_, q), v in zip(rows, y)], float)
+      hi = np.array([q["band_facts"][1] or q["span_facts"][1] or v
+                     for (_, q), v in zip(rows, y)], float)
+      H, a, b = curve.split("|")
+      label = (f"H={H}, $d_h$={float(a):g}d/H, m={float(b):g}d"
+               if n == 0 else None)
+      ax.errorbar(x, y, yerr=[y - np.minimum(lo, y), np.maximum(hi, y) - y],
+                  fmt="o-" if n == 0 else "o--", color=color, ms=4, lw=1,
+                  capsize=2, label=label,
+                  mfc=color if n == 0 else "none", alpha=1 if n == 0 else 0.6)
+      lo_f = min(lo_f or x.min(), x.min())
+      hi_f = max(hi_f or x.max(), x.max())
+  if lo_f is not None:
+    xs = np.geomspace(lo_f, hi_f, 20)
+    ax.plot(xs, 0.15 * xs, "k--", lw=1.2,
+            label="paper's guide: facts = 0.15·params")
+    fit = fits.get(prots[0], {}).get("figure", {})
+    if np.isfinite(fit.get("c_env", np.nan)):
+      ci = fit.get("c_env_ci") or [np.nan, np.nan]
+      ax.plot(xs, fit["c_env"] * xs, ":", color="k", lw=1.5,
+              label=f"ours ({prots[0]}): {fit['c_env']:.3g}·params (envelope, "
+              f"[{ci[0]:.3g}, {ci[1]:.3g}])")
+    if np.isfinite(fit.get("k", np.nan)):
+      ax.plot([], [], " ", label=f"slope k = {fit['k']:.3f} "
+              f"[{fit['k_ci'][0]:.3f}, {fit['k_ci'][1]:.3f}]")
+  if len(prots) > 1:
+    ax.plot([], [], "o--", color="gray", mfc="none",
+            label=f"hollow: {prots[1]} evaluation")
+  if lo_f is None:  # log axes need data
+    ax.text(0.5, 0.5, "no model stored any fact", ha="center",
+            transform=ax.transAxes)
+  else:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+  ax.set_xlabel("number of parameters")
+  ax.set_ylabel("number of facts stored")
   ax.set_title(title)
   ax.grid(True, which="both", alpha=0.3)
-  ax.legend(fontsize=7)
+  ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
   save(fig, base)
 
 

@@ -41,12 +41,18 @@ class StopRule:
   protocols: the success rules judged on every member (PROTOCOLS); a member
   trains until each of them is decided (success, or failed / stalled at the
   budget), and its top-level status is that of protocols[0].
+  give_up_window, give_up_margin, give_up_loss_drop, give_up_loss_window:
+  see `gives_up` (give_up_window 0 = off).
   """
   max_steps: int = 2 ** 14
   target: float = 0.99
   patience: int = 0      # evaluations without improvement before "stalled"
   min_delta: float = 1e-3
   protocols: tuple = ("all_pairs",)
+  give_up_window: int = 0
+  give_up_margin: float = 1.0
+  give_up_loss_drop: float = 0.0
+  give_up_loss_window: int = 0  # 0 = give_up_window
 
   def __post_init__(self):
     self.protocols = tuple(self.protocols)
@@ -163,7 +169,7 @@ class Group:
   rule's first protocol); outcome[i][p]: each protocol's own decision
   {"status", "steps", "accuracy"} (None until decided)."""
 
-  def __init__(self, n, protocols=("all_pairs",)):
+  def __init__(self, n, protocols=("all_pairs",), chunk=128):
     self.status = [None] * n
     self.curves = [[] for _ in range(n)]
     self.best = [-1.0] * n
@@ -171,6 +177,7 @@ class Group:
     self.steps = [0] * n
     self.params = [None] * n
     self.protocols = tuple(protocols)
+    self.chunk = chunk
     self.outcome = [{p: None for p in protocols} for _ in range(n)]
     self.best_p = [{p: -1.0 for p in protocols} for _ in range(n)]
     self.since_p = [{p: 0 for p in protocols} for _ in range(n)]
@@ -180,6 +187,12 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
               ckpt_every=30.0, keep_params=False, on_chunk=None,
               devices=None, width=None):
   """Trains members hps (list of dicts of scalars) sharing `setup`.
+
+  Members run in blocks of (devices x width) members, each block one call of
+  a single compiled program (one member per device and vmap lane); the live
+  members are packed into as few blocks as they fill, so members finishing
+  never change the program (no recompiles) and a member's numbers do not
+  depend on which others share its block.
 
   needed(group) -> iterable of member indices still worth training (others
   are marked "skipped"); ckpt: path for an in-flight checkpoint (resumed if
@@ -192,10 +205,8 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
   n = len(hps)
   msh = mesh(devices)
   width = width or default_width()
-  n_dev = msh.devices.size * width  # ensemble sizes are multiples of this
-  shard = NamedSharding(msh, P("ens"))
-  init_fn, chunk_fn = _compiled(setup, msh, width)
-  g, live, state = None, None, None
+  blk = _Blocks(setup, hps, msh, width)
+  g, live = None, None
   if ckpt and os.path.exists(ckpt):
     try:
       with open(ckpt, "rb") as f:
@@ -203,76 +214,145 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
       if (saved["n"] == n and saved["setup"] == repr(setup) and
           saved["group"].protocols == rule.protocols):
         g, live = saved["group"], saved["live"]
-        state = put_global(saved["state"], shard)
+        blk.restore(live, saved["state"])
     except (OSError, EOFError, pickle.UnpicklingError, KeyError,
             AttributeError):
       g = None
   if g is None:
-    g = Group(n, rule.protocols)
+    g = Group(n, rule.protocols, setup.chunk)
     live = list(range(n))
-    b = bucket(n, n_dev)
-    idx = live + [live[0]] * (b - n)
-    state = init_fn(put_global(stack_hps([hps[i] for i in idx]), shard))
+    blk.start(live)
   last_ckpt = time.time()
   while live:
-    snapshot = (copy.deepcopy(g), list(live), state)
+    snapshot = (copy.deepcopy(g), list(live), blk.ids, blk.states)
     try:
-      state, live, b = _step(setup, hps, rule, g, live, state, chunk_fn, shard,
-                             n_dev, needed, on_chunk, progress, keep_params)
+      rows = blk.chunk()
+      record_chunk(g, live, rows, rule, needed)
+      if on_chunk is not None:
+        on_chunk(g, live)
+      if progress is not None:
+        progress.update(setup.chunk * len(live),
+                        note=f"{sum(s is not None for s in g.status)}/{n} done")
+      new_live = [i for i in live if not g.status[i]]
+      if len(new_live) < len(live):
+        host = blk.host_states()
+        if keep_params:
+          for i in live:
+            if g.status[i]:
+              g.params[i] = host[i]["params"]
+        blk.restore(new_live, {i: host[i] for i in new_live})
+      live = new_live
     except KeyboardInterrupt:
       if ckpt:
-        _save_ckpt(ckpt, n, setup, *snapshot)
+        _save_ckpt(ckpt, n, setup, snapshot[0], snapshot[1],
+                   blk.host_states(*snapshot[2:]))
       raise
     if ckpt and live and time.time() - last_ckpt > ckpt_every:
-      _save_ckpt(ckpt, n, setup, g, live, state)
+      _save_ckpt(ckpt, n, setup, g, live, blk.host_states())
       last_ckpt = time.time()
   if ckpt and os.path.exists(ckpt):
     os.remove(ckpt)
   return _results(g, n)
 
 
-def _step(setup, hps, rule, g, live, state, chunk_fn, shard, n_dev, needed,
-          on_chunk, progress, keep_params):
-  """One chunk of the live members plus the host bookkeeping after it."""
-  b = bucket(len(live), n_dev)
-  idx = live + [live[0]] * (b - len(live))
-  hp = put_global(stack_hps([hps[i] for i in idx]), shard)
-  active = put_global(np.array([j < len(live) for j in range(b)]), shard)
-  state, m = chunk_fn(state, hp, active)
-  m = fetch(m)
+class _Blocks:
+  """The live members' states, packed in blocks of `size` members; block b
+  holds members ids[b] (padded with a copy of its first member, inactive)."""
+
+  def __init__(self, setup, hps, msh, width):
+    self.hps = hps
+    self.size = msh.devices.size * width
+    self.shard = NamedSharding(msh, P("ens"))
+    self.init_fn, self.chunk_fn = _compiled(setup, msh, width)
+    self.ids, self.states = [], []
+
+  def _pack(self, live):
+    self.ids = [live[i:i + self.size] for i in range(0, len(live), self.size)]
+
+  def _padded(self, ids):
+    return ids + [ids[0]] * (self.size - len(ids))
+
+  def _put(self, tree):
+    return put_global(tree, self.shard)
+
+  def start(self, live):
+    self._pack(live)
+    self.states = [self.init_fn(self._put(stack_hps(
+        [self.hps[i] for i in self._padded(ids)]))) for ids in self.ids]
+
+  def restore(self, live, host):
+    """Packs members `live` from their host states {member: state}."""
+    self._pack(live)
+    self.states = [self._put(jax.tree_util.tree_map(
+        lambda *a: np.stack(a), *[host[i] for i in self._padded(ids)]))
+                   for ids in self.ids]
+
+  def chunk(self):
+    """One chunk of every live member; their evaluation rows, in order."""
+    outs = []
+    for ids, st in zip(self.ids, self.states):  # dispatched asynchronously
+      hp = self._put(stack_hps([self.hps[i] for i in self._padded(ids)]))
+      act = self._put(np.arange(self.size) < len(ids))
+      outs.append(self.chunk_fn(st, hp, act))
+    self.states = [st for st, _ in outs]
+    rows = []
+    for ids, (_, m) in zip(self.ids, outs):
+      rows += list(fetch(m)[:len(ids)])
+    return rows
+
+  def host_states(self, ids=None, states=None):
+    """{member: its state as host arrays} (of the current blocks, or of
+    blocks `ids` with `states` saved before)."""
+    out = {}
+    for ids, st in zip(self.ids if ids is None else ids,
+                       self.states if states is None else states):
+      host = to_host(st)
+      for j, i in enumerate(ids):
+        out[i] = jax.tree_util.tree_map(lambda a, j=j: a[j], host)
+    return out
+
+
+def record_chunk(g, live, rows, rule, needed=None):
+  """The host's bookkeeping after a chunk: rows[j] (train.METRICS) is the
+  evaluation of member live[j]; judges every protocol, then skips the
+  members `needed` no longer wants. (Replaying recorded curves through
+  this gives the decisions a run would have made.)"""
   for j, i in enumerate(live):
-    g.curves[i].append(m[j].tolist())
-    g.steps[i] += setup.chunk
-    _judge(g, i, m[j], rule)
+    g.curves[i].append(np.asarray(rows[j]).tolist())
+    g.steps[i] += g.chunk
+    _judge(g, i, np.asarray(rows[j]), rule)
   if needed is not None:
     want = set(needed(g))
     for i in live:
       if not g.status[i] and i not in want:
         _decide_rest(g, i, "skipped")
-  if on_chunk is not None:
-    on_chunk(g, state, live)
-  if progress is not None:
-    progress.update(setup.chunk * len(live),
-                    note=f"{sum(s is not None for s in g.status)}/{len(g.status)} done")
-  new_live = [i for i in live if not g.status[i]]
-  if keep_params and len(new_live) < len(live):
-    params = to_host(state["params"])
-    for j, i in enumerate(live):
-      if g.status[i]:
-        g.params[i] = jax.tree_util.tree_map(lambda a, j=j: a[j], params)
-  if new_live and bucket(len(new_live), n_dev) < b:
-    keep = [live.index(i) for i in new_live]
-    nb = bucket(len(new_live), n_dev)
-    keep += [keep[0]] * (nb - len(keep))
-    state = put_global(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
-                                        to_host(state)), shard)
-  elif new_live and len(new_live) < len(live):
-    # Same bucket: move live members to the front so slot j <-> new_live[j].
-    keep = [live.index(i) for i in new_live]
-    keep += [keep[0]] * (b - len(keep))
-    state = put_global(jax.tree_util.tree_map(lambda a: a[np.array(keep)],
-                                        to_host(state)), shard)
-  return state, new_live, b
+
+
+def gives_up(best, best_loss, chunk, rule):
+  """Whether a member stops as "stalled" now. best, best_loss: its best
+  accuracy and lowest evaluation loss so far after each evaluation (one per
+  chunk steps).
+
+  Over the last give_up_window steps the best accuracy rose by `gain`; at
+  that rate the rest of the way to the target would take gap / gain *
+  window steps. The member gives up when that exceeds give_up_margin times
+  the steps left in its budget (or it gained nothing), and its lowest loss
+  fell by less than the fraction give_up_loss_drop over the last
+  give_up_loss_window steps (a member whose accuracy waits on its last
+  facts while its loss still falls is often learning them)."""
+  w = rule.give_up_window // chunk
+  wl = (rule.give_up_loss_window or rule.give_up_window) // chunk
+  if not w or len(best) <= max(w, wl):
+    return False
+  left = rule.max_steps - len(best) * chunk
+  gap = rule.target - best[-1]
+  gain = best[-1] - best[-1 - w]
+  if gap <= 0 or left <= 0:
+    return False
+  if gain > 0 and gap / gain * rule.give_up_window <= rule.give_up_margin * left:
+    return False
+  then = best_loss[-1 - wl]
+  return not then > 0 or best_loss[-1] > (1 - rule.give_up_loss_drop) * then
 
 
 def _judge(g, i, row, rule):
@@ -297,6 +377,9 @@ def _judge(g, i, row, rule):
       status = "failed"
     elif rule.patience and g.since_p[i][p] >= rule.patience:
       status = "stalled"
+    elif rule.give_up_window and gives_up(*_best_curves(g, i, p), g.chunk,
+                                          rule):
+      status = "stalled"
     if status:
       g.outcome[i][p] = dict(status=status, steps=g.steps[i],
                              accuracy=_reported(g, i, p))
@@ -304,6 +387,16 @@ def _judge(g, i, row, rule):
   g.best[i] = max(g.best[i], acc0)
   if all(o is not None for o in g.outcome[i].values()):
     g.status[i] = g.outcome[i][rule.protocols[0]]["status"]
+
+
+def _best_curves(g, i, p):
+  """Member i's best accuracy under protocol p and lowest evaluation loss
+  after each evaluation so far."""
+  acc = train.METRICS.index(_PROTOCOL_METRIC[p])
+  loss = train.METRICS.index("loss")
+  rows = np.array(g.curves[i])
+  return (np.maximum.accumulate(rows[:, acc]).tolist(),
+          np.minimum.accumulate(rows[:, loss]).tolist())
 
 
 def _reported(g, i, p):
@@ -341,9 +434,9 @@ def _results(g, n):
   return out
 
 
-def _save_ckpt(path, n, setup, g, live, state):
-  blob = dict(n=n, setup=repr(setup), group=g, live=live,
-              state=to_host(state))
+def _save_ckpt(path, n, setup, g, live, states):
+  """states: {member: host state} of the live members."""
+  blob = dict(n=n, setup=repr(setup), group=g, live=live, state=states)
   tmp = path + ".tmp"
   with open(tmp, "wb") as f:
     pickle.dump(blob, f)

@@ -388,8 +388,8 @@ def _run_cell(cfg, wd, shape, seeds, rule, prog):
   budget = rule.max_steps
   seen = set()
 
-  def credit(g, state, live):
-    del state, live
+  def credit(g, live):
+    del live
     for i, s in enumerate(g.status):
       if s and i not in seen:
         seen.add(i)

@@ -210,3 +210,104 @@ def test_common_slope_fit_with_offsets_by_hand():
   np.testing.assert_allclose(fit["k_ci"], [1.1, 1.1], rtol=1e-9)
   # A pooled fit is pulled off by the offset between the curves.
   assert abs(capacity.loglog_fit(x, y, n_boot=10)["k"] - 1.1) > 0.01
+
+
+def _search(br, truth):
+  probes = []
+  while True:
+    c = br.next_candidates()
+    if not c:
+      return probes
+    for k in c:
+      br.results[k] = k <= truth
+    probes += c
+    assert len(probes) < 50
+
+
+@pytest.mark.parametrize("truth", [0, 3, 9, 14, 20, 33, 140])
+def test_soft_bracket_finds_the_threshold_inside_and_outside(truth):
+  br = capacity.Bracket(10, 20, n_candidates=1, resolution=0.0, k_max=512,
+                        spacing="arithmetic", ends="soft")
+  probes = _search(br, truth)
+  assert br.lo == (truth or None) and br.hi == truth + 1
+  if 10 <= truth < 20:  # a good guess: bisection inside [9, 21] only
+    assert all(9 < k < 21 for k in probes) and len(probes) <= 4
+
+
+def test_assumed_ends_bisect_like_the_original_code():
+  # The original binary_sweep: size = (lo + hi) // 2 between min_size 8 and
+  # max_size 64, neither tested; a success raises lo, a failure lowers hi.
+  br = capacity.Bracket(8, 64, n_candidates=1, resolution=0.0, k_max=64,
+                        spacing="arithmetic", ends="assume")
+  probes = _search(br, 14)
+  assert probes == [36, 22, 15, 11, 13, 14]
+  assert (br.lo, br.hi) == (14, 15)
+  br = capacity.Bracket(8, 64, n_candidates=1, resolution=0.0, k_max=64,
+                        spacing="arithmetic", ends="assume")
+  _search(br, 3)
+  assert br.lo == 8  # never tested: the original returns min_size too
+
+
+def _drive(search, stored, lrs=(1e-2,)):
+  """Runs a ShapeSearch on a known truth: stored(k, seed) -> bool (every
+  learning rate alike); returns the (k, seed) pairs trained, in order."""
+  trained = []
+  while True:
+    pairs = search.next_round()
+    if not pairs:
+      return trained
+    trained += pairs
+    recs = []
+    for k, s in pairs:
+      st = "success" if stored(k, s) else "failed"
+      for lr in lrs:
+        recs.append(dict(k=k, seed=s, lr=lr, outcomes={
+            p: dict(status=st) for p in search.protocols}))
+    search.add(recs)
+    assert len(trained) < 100
+
+
+def _shape_search(seeds, protocols=("paper",)):
+  return capacity.ShapeSearch(
+      {p: capacity.Bracket(8, 14, 1, 0.0, k_max=64, spacing="arithmetic",
+                           ends="soft") for p in protocols},
+      seeds, [1e-2], 64, band_step=0.0)
+
+
+def test_seed_band_by_hand():
+  limit = {0: 10, 1: 12, 2: 7}  # the largest k each seed stores
+  search = _shape_search([0, 1, 2])
+  _drive(search, lambda k, s: k <= limit[s])
+  cap = search.capacity("paper")
+  # Bracket with seed 0: stored 10, failed 11. All seeds at 10 (2 of 3
+  # store: >= 1/2, no need to go down) and 11 (1 of 3: < 1/2, stop).
+  assert (cap["k_ok"], cap["k_fail"], cap["k"]) == (10, 11, 10)
+  assert cap["seed_table"] == {"10": [True, True, False],
+                               "11": [False, True, False]}
+  assert cap["band"] == [None, None]  # neither all nor none stored yet
+  # Fewer than half store at the bracket's lo: the band walks down.
+  limit = {0: 10, 1: 8, 2: 7}
+  search = _shape_search([0, 1, 2])
+  _drive(search, lambda k, s: k <= limit[s])
+  cap = search.capacity("paper")
+  # 10 and 9: 1 of 3 store; 8: 2 of 3 (stop); 11: none.
+  assert cap["k"] == 8 and cap["band"] == [None, 11]
+  assert sorted(int(k) for k in cap["seed_table"]) == [8, 9, 10, 11]
+
+
+def test_only_the_headline_protocol_gets_a_band():
+  limit = {"paper": {0: 10, 1: 12, 2: 7}, "all_pairs": {0: 9, 1: 9, 2: 9}}
+  search = _shape_search([0, 1, 2], ("paper", "all_pairs"))
+  trained = []
+  while True:
+    pairs = search.next_round()
+    if not pairs:
+      break
+    trained += pairs
+    search.add([dict(k=k, seed=s, lr=1e-2, outcomes={
+        p: dict(status="success" if k <= limit[p][s] else "failed")
+        for p in search.protocols}) for k, s in pairs])
+  assert search.capacity("paper")["k"] == 10
+  ap = search.capacity("all_pairs")
+  assert (ap["k"], ap["band"], ap["seed_table"]) == (9, [9, 10], {})
+  assert {s for k, s in trained if k in (9,)} == {0}  # no band at 9

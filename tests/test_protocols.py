@@ -176,3 +176,28 @@ def test_stop_rule_refuses_unknown_protocols():
     sweep.StopRule(protocols=("all",))
   with pytest.raises(ValueError):
     sweep.StopRule(protocols=("paper", "paper"))
+
+
+def test_gives_up_by_hand():
+  rule = sweep.StopRule(max_steps=1000, target=0.99, give_up_window=200,
+                        give_up_margin=1.0, give_up_loss_drop=0.1)
+  chunk = 100
+  # Too early: the window (2 evaluations) has not passed.
+  assert not sweep.gives_up([0.5, 0.5], [1.0, 1.0], chunk, rule)
+  # No gain over the window and the loss flat: gives up.
+  assert sweep.gives_up([0.5, 0.5, 0.5], [1.0, 0.99, 0.95], chunk, rule)
+  # ... unless the loss fell by at least 10% over the window.
+  assert not sweep.gives_up([0.5, 0.5, 0.5], [1.0, 0.95, 0.9], chunk, rule)
+  # Gain 0.1 per 200 steps, gap 0.29: 580 steps needed, 700 left: goes on.
+  assert not sweep.gives_up([0.6, 0.65, 0.7], [1.0, 1.0, 1.0], chunk, rule)
+  # Same rate with 500 steps left (margin 1): gives up.
+  assert sweep.gives_up([0.5, 0.5, 0.6, 0.65, 0.7], [1.0] * 5, chunk, rule)
+  # 300 left: gives up with margin 1, goes on with margin 2 (580 <= 600).
+  best = [0.5, 0.5, 0.5, 0.5, 0.6, 0.65, 0.7]
+  assert sweep.gives_up(best, [1.0] * 7, chunk, rule)
+  wide = dataclasses.replace(rule, give_up_margin=2.0)
+  assert not sweep.gives_up(best, [1.0] * 7, chunk, wide)
+  # At the target, or with no budget left, it never gives up.
+  assert not sweep.gives_up([0.99, 0.99, 0.995], [1.0] * 3, chunk, rule)
+  off = dataclasses.replace(rule, give_up_window=0)
+  assert not sweep.gives_up([0.1] * 9, [1.0] * 9, chunk, off)
