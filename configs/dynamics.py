@@ -1,10 +1,13 @@
 """Training dynamics and the hallucination stage (SPEC section 5, paper Fig. 5).
 
-Presets: `smoke` (tests, seconds), default (linear attention, one-hot
-embeddings, structured table, SGD; ~4 min on 2 CPU cores), `paper` (SPEC
-section 5 with more seeds and a wider S sweep), `softmax` (the one-layer
-softmax transformer of SPEC section 2: random embeddings and fact table,
-AdamW) and `softmax_paper`.
+Presets: `smoke` (tests, seconds); default (the paper's linear-attention
+run: one-hot embeddings, structured table, A and V at 1e-5, SGD lr 0.1,
+batch 1024, 8192 steps; ~1 min on 2 CPU cores) and `paper` (the same with
+more seeds and a wider S sweep); `softmax` and `softmax_paper` (that setup
+with softmax attention, the variant the original notebook has commented
+out: only the softmax differs); `transformer` and `transformer_paper` (an
+extension the paper does not run: the one-layer softmax transformer of SPEC
+section 2, random embeddings and fact table, AdamW).
 """
 import ml_collections
 
@@ -12,14 +15,17 @@ from factrecall import dynamics
 from factrecall import tasks
 from factrecall.checks import Int, OneOf, Real, Seq
 
-PRESETS = ("smoke", "paper", "softmax", "softmax_paper")
+PRESETS = ("smoke", "paper", "softmax", "softmax_paper", "transformer",
+           "transformer_paper")
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.experiment = "factrecall.dynamics:run"
   c.seed = 0                      # base seed; member seeds are seed + i
-  c.model = "linear"              # linear (attention, one-hot, d = vocab) | softmax
+  # linear | softmax (attention on one-hot embeddings, d = vocab, A and V
+  # at 1e-5) | transformer (SPEC section 2's model, the fields below)
+  c.model = "linear"
 
   c.task = ml_collections.ConfigDict()
   c.task.S = 16                   # subjects of the main run (the stage figure)
@@ -30,7 +36,7 @@ def get_config(arg=None):
   c.task.table = "structured"     # fact table: structured | random
   c.task.S_sweep = (8, 32)        # more S values for the stage-length scaling
 
-  c.transformer = ml_collections.ConfigDict()  # used when model = softmax
+  c.transformer = ml_collections.ConfigDict()  # used when model = transformer
   c.transformer.d = 32            # embedding dimension
   c.transformer.H = 4             # heads
   c.transformer.d_h = 8           # head size
@@ -49,9 +55,11 @@ def get_config(arg=None):
   c.stages = ml_collections.ConfigDict()
   c.stages.rel_frac = 0.1         # relation learned: rel_loss <= rel_frac*log R
   c.stages.target = 0.99          # subject learned: accuracy >= target
-  c.stages.kl_frac = 0.1          # plateau: KL(unif A_r || model) <= kl_frac*log D
-  c.stages.min_plateau_steps = 64  # a plateau this long counts as "seen"
-  c.stages.scaling_measure = "stage"  # length vs S: stage (t_subj-t_rel) | plateau
+  c.stages.kl_frac = 0.1          # hallucinating: KL(unif A_r || model) <= kl_frac*log D
+  c.stages.flat_tol = 0.01        # plateau: |loss slope| <= flat_tol x its steepest slope
+  c.stages.min_plateau_steps = 64  # a hallucination stage this long counts as "seen"
+  # length vs S: stage (t_subj - t_rel) | plateau (flat loss) | uniform (KL run)
+  c.stages.scaling_measure = "stage"
 
   c.claims = ml_collections.ConfigDict()
   c.claims.loss_tol = 0.05        # plateau losses within ±tol of log D, log DR
@@ -70,6 +78,7 @@ def get_config(arg=None):
     c.train.n_seeds = 2
     c.train.sweep_max_steps = 512
     c.train.sweep_seeds = 2
+    c.stages.flat_tol = 0.05      # its plateaus last a few evaluations
     c.claims.n_boot = 100
   elif arg == "paper":
     c.task.S_sweep = (8, 32, 64, 128)
@@ -78,6 +87,13 @@ def get_config(arg=None):
     c.train.sweep_seeds = 5
   elif arg in ("softmax", "softmax_paper"):
     c.model = "softmax"
+    if arg == "softmax_paper":
+      c.task.S_sweep = (8, 32, 64, 128)
+      c.train.n_seeds = 10
+      c.train.sweep_max_steps = 2 ** 16
+      c.train.sweep_seeds = 5
+  elif arg in ("transformer", "transformer_paper"):
+    c.model = "transformer"
     c.task.table = "random"
     c.task.S = 64
     c.task.S_sweep = (16, 32, 128)
@@ -87,8 +103,8 @@ def get_config(arg=None):
     c.train.n_seeds = 3
     c.train.sweep_max_steps = 2048
     c.train.sweep_seeds = 3
-    c.stages.scaling_measure = "plateau"
-    if arg == "softmax_paper":
+    c.stages.scaling_measure = "uniform"
+    if arg == "transformer_paper":
       c.task.S_sweep = (16, 32, 128, 256)
       c.train.steps = 2 ** 14
       c.train.n_seeds = 5
@@ -125,6 +141,7 @@ RULES = {
     "stages.rel_frac": Real(0, 1, lo_open=True, hi_open=True),
     "stages.target": Real(0, 1, lo_open=True),
     "stages.kl_frac": Real(0, 1, lo_open=True, hi_open=True),
+    "stages.flat_tol": Real(0, 1, lo_open=True, hi_open=True),
     "stages.min_plateau_steps": Int(0, 2 ** 24),
     "stages.scaling_measure": OneOf(*dynamics.MEASURES),
     "claims.loss_tol": Real(0, 1, lo_open=True, hi_open=True),

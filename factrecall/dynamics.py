@@ -4,10 +4,16 @@ Members (seed x number of subjects S) are trained with the per-chunk metrics
 of train.METRICS; from each member's curves we detect when the relation is
 learned (relation-only loss small) and when the subject is learned (accuracy
 >= target after that), splitting training into the stages init /
-hallucination / convergence. Claims compare the hallucination plateau with
-log D, the initial plateau with log(D*R), and how the stage length grows
-with S (R fixed). Works for the linear-attention model (one-hot embeddings,
-SGD) and for the softmax transformer of SPEC section 2.
+hallucination / convergence. Claims compare the loss on the hallucination
+plateau with log D, the loss on the initial plateau with log(D*R), and how
+the stage length grows with S (R fixed).
+
+Models: "linear" (the paper's linear attention: one-hot embeddings, A and V
+at 1e-5, plain SGD), "softmax" (the same with softmax attention, the line
+the original notebook leaves commented out: it isolates the softmax) and
+"transformer" (an extension the paper does not run: the one-layer softmax
+transformer of SPEC section 2 with Gaussian embeddings, usually with a
+random table and Adam).
 """
 import math
 import os
@@ -24,10 +30,14 @@ from factrecall import tasks
 from factrecall import train
 from factrecall.output import UserError
 
-MODELS = ("linear", "softmax")
+MODELS = ("linear", "softmax", "transformer")
+ONE_HOT = ("linear", "softmax")  # models with d = vocabulary, E = I
 OPTIMIZERS = ("sgd", "adam")
-MEASURES = ("stage", "plateau")
+MEASURES = ("stage", "plateau", "uniform")
 STAGES = ("init", "hallucination", "convergence")
+# The fixed test set train.evaluate also scores (not used here: the stages
+# are read off the all-pairs metrics); kept small.
+FIXED_EVAL = 256
 
 # Two-sided 95% Student t quantiles for df = 1..30 (no scipy dependency).
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
@@ -72,16 +82,44 @@ def subject_index(accuracy, i_rel, target):
   return int(i_rel + hit[0]) if len(hit) else None
 
 
-def detect_stages(curves, chunk, R, D, rel_frac=0.1, target=0.99, kl_frac=0.1):
+def flat_run(values, lo, hi, tol):
+  """Longest run [a, b] of evaluations inside [lo, hi) where the curve is
+  flat: its local slope (central differences) is at most tol times the
+  steepest slope of the whole curve (first of equal length; None if no
+  evaluation in the window is flat). A plateau found this way is defined
+  by the curve standing still, not by its level, so the level is a
+  measurement; and a slow approach (still falling) is no plateau."""
+  v = np.asarray(values, float)
+  if len(v) < 2:
+    return None
+  g = np.abs(np.gradient(v))
+  flat = g <= tol * np.nanmax(g) if np.isfinite(np.nanmax(g)) else g * 0 > 0
+  best, a = None, None
+  for i in range(max(lo, 0), min(hi, len(v))):
+    if flat[i]:
+      a = i if a is None else a
+      if best is None or i - a > best[1] - best[0]:
+        best = (a, i)
+    else:
+      a = None
+  return best
+
+
+def detect_stages(curves, chunk, R, D, rel_frac=0.1, target=0.99, kl_frac=0.1,
+                  flat_tol=0.01):
   """Stage boundaries and plateau statistics of one member's curves.
 
   curves: dict of per-evaluation lists (train.METRICS), evaluation i after
   (i + 1) * chunk steps. Returns steps t_rel (relation learned) and t_subj
   (subject learned; None if never), the hallucination stage [t_rel, t_subj)
-  (to the end if t_subj is None), the median total loss inside it
-  (plateau_loss) and in the init stage before t_rel (init_loss), and the
-  plateau proper: the first run of evaluations from t_rel on whose output is
-  within KL kl_frac * log D of uniform on A_r (plateau_steps, 0 if none).
+  (to the end if t_subj is None) and:
+    plateau_*: the hallucination plateau, the longest flat run of the total
+      loss (flat_run with flat_tol) inside the stage; plateau_loss is the
+      median loss on it (steps [plateau_start, plateau_end]);
+    init_*: the same for the initial plateau, before t_rel;
+    uniform_*: the first run of evaluations from t_rel on whose output is
+      within KL kl_frac * log D of uniform on A_r (the model hallucinates:
+      it knows the relation, not the subject); uniform_steps 0 if none.
   """
   loss = np.asarray(curves["loss"], float)
   n = len(loss)
@@ -89,18 +127,30 @@ def detect_stages(curves, chunk, R, D, rel_frac=0.1, target=0.99, kl_frac=0.1):
   i_rel = relation_index(curves["rel_loss"], R, rel_frac)
   i_subj = subject_index(curves["accuracy"], i_rel, target)
   out = dict(t_rel=step(i_rel), t_subj=step(i_subj), stage_length=None,
-             plateau_loss=None, init_loss=None, plateau_start=None,
-             plateau_end=None, plateau_steps=0, halluc_peak=None)
-  init = loss[:i_rel if i_rel is not None else n]
-  if len(init):
-    out["init_loss"] = float(np.median(init))
+             plateau_loss=None, plateau_start=None, plateau_end=None,
+             plateau_steps=0, init_loss=None, init_start=None, init_end=None,
+             init_steps=0, uniform_start=None, uniform_end=None,
+             uniform_steps=0, halluc_peak=None)
+
+  def flat(prefix, lo, hi):
+    run = flat_run(loss, lo, hi, flat_tol)
+    if run is None:
+      return
+    a, b = run
+    out[prefix + "_loss"] = float(np.median(loss[a:b + 1]))
+    # evaluation a is taken at step (a + 1) * chunk; the run spans the
+    # steps from its first to its last evaluation
+    out.update({prefix + "_start": step(a), prefix + "_end": step(b),
+                prefix + "_steps": step(b) - step(a)})
+
+  flat("init", 0, i_rel if i_rel is not None else n)
   if i_rel is None:
     return out
   end = i_subj if i_subj is not None else n
   if i_subj is not None:
     out["stage_length"] = step(i_subj) - step(i_rel)
   if end > i_rel:
-    out["plateau_loss"] = float(np.median(loss[i_rel:end]))
+    flat("plateau", i_rel, end)
     out["halluc_peak"] = float(np.max(np.asarray(curves["halluc"])[i_rel:end]))
   kl = np.asarray(curves["kl_rel"], float)
   low = np.nonzero(kl[i_rel:] <= kl_frac * math.log(max(D, 2)))[0]
@@ -109,8 +159,8 @@ def detect_stages(curves, chunk, R, D, rel_frac=0.1, target=0.99, kl_frac=0.1):
     b = a
     while b + 1 < n and kl[b + 1] <= kl_frac * math.log(max(D, 2)):
       b += 1
-    out.update(plateau_start=step(a) - chunk, plateau_end=step(b),
-               plateau_steps=step(b) - step(a) + chunk)
+    out.update(uniform_start=step(a) - chunk, uniform_end=step(b),
+               uniform_steps=step(b) - step(a) + chunk)
   return out
 
 
@@ -134,15 +184,16 @@ def validate(cfg):
     raise UserError(f"stages.min_plateau_steps={st.min_plateau_steps}: must "
                     f"be <= train.{budget}={tr[budget]}, the step budget of "
                     f"the largest S={big} (a longer plateau cannot be seen)")
-  # Memory guard: a group (one S, its seeds) holds per member the eval set
-  # (S*R pairs x T tokens) and its logits, a batch's tokens, counts and
-  # logits, the embeddings and the model with its optimiser state (the
-  # linear model has d = vocabulary: A is d x d, E the d x d identity).
+  # Memory guard: a group (one S, its seeds) holds per member the eval sets
+  # (S*R pairs and the fixed set, x T tokens) and their logits, a batch's
+  # tokens, counts and logits, the embeddings and the model with its
+  # optimiser state (the one-hot models have d = vocabulary: A is d x d, E
+  # the d x d identity).
   worst = (0, 0, 0)
   for S, seeds, _, _ in plan(cfg):
     n_noise = tasks.noise_count(S, t.R, t.n_noise)
     vocab, n_out = S + t.R + n_noise + 1, t.D * t.R
-    if cfg.model == "linear":
+    if cfg.model in ONE_HOT:
       d, params, emb = vocab, vocab * (vocab + n_out), vocab * vocab
     else:
       d = tf.d
@@ -152,10 +203,11 @@ def validate(cfg):
     state = (4 if tr.optimizer == "adam" else 2) * params
     bytes_ = len(seeds) * 4 * (state + emb + S * t.R * t.T +
                                min(4096, S * t.R) * 3 * n_out +
+                               FIXED_EVAL * (t.T + n_out) +
                                tr.batch * (3 * n_out + t.T + vocab + d))
     worst = max(worst, (bytes_, S, len(seeds)))
   bytes_, S, n = worst
-  model = ("model=linear (d = vocabulary)" if cfg.model == "linear" else
+  model = (f"model={cfg.model} (d = vocabulary)" if cfg.model in ONE_HOT else
            f"transformer (d={tf.d}, H={tf.H}, d_h={tf.d_h}, m={tf.m})")
   where = f"task.S={S}" if S == t.S else f"task.S_sweep entry {S}"
   checks.check_memory(bytes_, cfg.memory_gib,
@@ -168,9 +220,11 @@ def validate(cfg):
 
 
 def model_shape(cfg, ts):
-  """The model of a group: linear attention needs d = vocabulary (one-hot)."""
+  """The model of a group: the one-hot models need d = vocabulary."""
   if cfg.model == "linear":
     return models.LinearAttentionShape(d=ts.vocab, n_out=ts.n_out)
+  if cfg.model == "softmax":
+    return models.SoftmaxAttentionShape(d=ts.vocab, n_out=ts.n_out)
   tf = cfg.transformer
   return models.TransformerShape(d=tf.d, H=tf.H, d_h=tf.d_h, m=tf.m)
 
@@ -203,7 +257,8 @@ def _train_group(cfg, wd, S, seeds, budget, full, prog):
   setup = train.Setup(
       model=shape, task=ts, batch=cfg.train.batch, chunk=cfg.train.chunk,
       optimizer=cfg.train.optimizer,
-      embeddings="onehot" if cfg.model == "linear" else "gaussian")
+      embeddings="onehot" if cfg.model in ONE_HOT else "gaussian",
+      fixed_eval=FIXED_EVAL)
   st = cfg.stages
   acc_i, rel_i = train.METRICS.index("accuracy"), train.METRICS.index("rel_loss")
   kl_i = train.METRICS.index("kl_rel")
@@ -213,7 +268,7 @@ def _train_group(cfg, wd, S, seeds, budget, full, prog):
 
   def needed(g):
     """Members still training: a sweep member stops once t_subj is seen and
-    its output has left the uniform-on-A_r plateau (so both are measured)."""
+    its output has left the uniform-on-A_r run (so both are measured)."""
     keep = []
     for i in range(len(hps)):
       rows = g.curves[i]
@@ -237,7 +292,8 @@ def _train_group(cfg, wd, S, seeds, budget, full, prog):
   recs = []
   for seed, hp, r in zip(seeds, hps, res):
     stages = detect_stages(r["curves"], cfg.train.chunk, cfg.task.R,
-                           cfg.task.D, st.rel_frac, st.target, st.kl_frac)
+                           cfg.task.D, st.rel_frac, st.target, st.kl_frac,
+                           st.flat_tol)
     status = r["status"]
     if status != "diverged":
       status = "success" if stages["t_subj"] is not None else "failed"
@@ -290,22 +346,70 @@ def stage_table(cfg, records):
     recs = [r for r in records if r["S"] == S]
     row = dict(S=S, n_seeds=len(recs),
                subject_learned=sum(v is not None for v in _col(recs, "t_subj")))
-    for f in ("t_rel", "t_subj", "stage_length", "plateau_loss", "init_loss",
-              "plateau_steps", "halluc_peak"):
+    for f in ("t_rel", "t_subj", "stage_length", "plateau_loss",
+              "plateau_steps", "init_loss", "init_steps", "uniform_steps",
+              "halluc_peak"):
       m, ci = mean_ci(_col(recs, f))
       row[f], row[f + "_ci"] = m, ci
-    row["plateau_seen"] = float(np.mean(
+    if subject_loss_meaningful(cfg):
+      m, ci = mean_ci([_on_plateau(r, "subj_loss") for r in recs])
+      row["plateau_subj_loss"], row["plateau_subj_loss_ci"] = m, ci
+    row["uniform_seen"] = float(np.mean(
         [v >= max(cfg.stages.min_plateau_steps, 1)
-         for v in _col(recs, "plateau_steps")]))
+         for v in _col(recs, "uniform_steps")]))
     out.append(row)
   return out
 
 
+def subject_loss_meaningful(cfg):
+  """The subject-only loss (mass on the answers with the right index in
+  their block) measures what the subject tells only when the index is a
+  function of the subject: the structured table. With a random table the
+  index of a*(s, r) changes with r, so it is not reported."""
+  return cfg.task.table == "structured"
+
+
+def _on_plateau(rec, key):
+  """Median of a curve over the member's hallucination plateau (None if it
+  has none)."""
+  st = rec["stages"]
+  if st["plateau_start"] is None:
+    return None
+  a = st["plateau_start"] // rec["chunk"] - 1
+  b = st["plateau_end"] // rec["chunk"] - 1
+  v = [x for x in rec["curves"][key][a:b + 1] if x is not None]
+  return float(np.median(v)) if v else None
+
+
 def _length(cfg, rec):
   st = rec["stages"]
-  if cfg.stages.scaling_measure == "plateau":
-    return st["plateau_steps"]
-  return st["stage_length"]
+  return {"stage": st["stage_length"], "plateau": st["plateau_steps"],
+          "uniform": st["uniform_steps"]}[cfg.stages.scaling_measure]
+
+
+def variant(cfg):
+  """What is compared with the paper: its own linear-attention run, the same
+  run with softmax attention, or the transformer extension."""
+  return {
+      "linear": "the paper's linear-attention model (one-hot embeddings, A "
+                "and V at 1e-5, SGD)",
+      "softmax": "the paper's linear-attention setup with softmax attention "
+                 "(the paper plots no such run; its code has the line, "
+                 "commented out)",
+      "transformer": "extension, not in the paper: the one-layer softmax "
+                     "transformer (Gaussian embeddings)",
+  }[cfg.model]
+
+
+_FIG5 = "Nichani et al. 2025 Fig. 5"
+
+
+def _no_plateau_note(vals, where):
+  """A claim's note when no seed has the plateau it measures."""
+  if any(v is not None for v in vals):
+    return {}
+  return {"note": f"no seed's loss is flat {where}: the plateau is not "
+                  "reached within the run, so there is no level to compare"}
 
 
 def summarize(cfg, records):
@@ -315,29 +419,42 @@ def summarize(cfg, records):
   main = [r for r in records if r["S"] == cfg.task.S]
   table = stage_table(cfg, records)
   log_d, log_dr = math.log(D), math.log(D * R)
+  what = variant(cfg)
+  flat = (f"slope <= {cfg.stages.flat_tol:g} x the steepest slope of the "
+          "loss curve")
   claims = []
 
-  m, ci = mean_ci(_col(main, "plateau_loss"))
+  def seen(vals):
+    return sum(v is not None for v in vals)
+
+  vals = _col(main, "plateau_loss")
+  m, ci = mean_ci(vals)
   claims.append(output.claim(
       "plateau_loss",
-      f"during the hallucination stage (S={cfg.task.S}) the total loss sits at "
-      f"log D = {log_d:.4g} (median loss over the stage, CI over seeds within "
-      f"±{tol:.0%} of log D)", m, ci,
+      f"on the hallucination plateau (S={cfg.task.S}; after the relation is "
+      f"learned, the longest run where the loss is flat: {flat}) the total "
+      f"loss sits at log D = {log_d:.4g} (median on the plateau, CI over "
+      f"seeds within ±{tol:.0%} of log D); {what}", m, ci,
       output.interval_verdict(ci, (1 - tol) * log_d, (1 + tol) * log_d),
-      log_D=log_d, n_seeds=len(main),
+      log_D=log_d, n_seeds=len(main), seeds_with_plateau=seen(vals),
+      **_no_plateau_note(vals, "after the relation is learned (t_rel) and "
+                         "before the subject is (or the budget ends)"),
       reference=output.reference(
-          log_d, "Nichani et al. 2025 Fig. 5: hallucination plateau at "
-          "log D (uniform on the relation's answers)")))
+          log_d, f"{_FIG5}: hallucination plateau at log D (uniform on the "
+          "relation's answers)")))
 
-  m, ci = mean_ci(_col(main, "init_loss"))
+  vals = _col(main, "init_loss")
+  m, ci = mean_ci(vals)
   claims.append(output.claim(
       "init_plateau_loss",
-      f"before the relation is learned the loss sits at log(D*R) = {log_dr:.4g} "
-      f"(median over the init stage, CI within ±{tol:.0%})", m, ci,
+      "on the initial plateau (before the relation is learned, the longest "
+      f"flat run) the loss sits at log(D*R) = {log_dr:.4g} "
+      f"(median on the plateau, CI within ±{tol:.0%}); {what}", m, ci,
       output.interval_verdict(ci, (1 - tol) * log_dr, (1 + tol) * log_dr),
-      log_DR=log_dr,
+      log_DR=log_dr, seeds_with_plateau=seen(vals),
+      **_no_plateau_note(vals, "before the relation is learned"),
       reference=output.reference(
-          log_dr, "Nichani et al. 2025 Fig. 5: initial plateau at log(D*R)")))
+          log_dr, f"{_FIG5}: initial plateau at log(D*R)")))
 
   gaps = []
   for r in main:
@@ -353,18 +470,18 @@ def summarize(cfg, records):
       "relation_before_subject",
       "the relation is learned before the subject: steps t_subj - t_rel "
       "(relation-only loss small -> accuracy >= target; the budget's end if "
-      "the subject is never learned) are > 0",
+      f"the subject is never learned) are > 0; {what}",
       m, ci, output.sign_verdict(ci) if len(main) > 1 else (
           "supported" if m and m > 0 else "inconclusive"),
       t_rel=t_rel, t_rel_ci=t_rel_ci, t_subj=t_subj, t_subj_ci=t_subj_ci,
       seeds_relation_first=sum(g is not None and g > 0 for g in gaps),
       reference=output.reference(
-          "> 0", "Nichani et al. 2025 Sec. 6, Fig. 5: the relation is "
-          "learned first (no step count given)")))
+          "> 0", f"{_FIG5}: the relation is learned first (qualitative, no "
+          "step count given)")))
 
   big = max(table, key=lambda row: row["S"])
   big_recs = [r for r in records if r["S"] == big["S"]]
-  m, ci = mean_ci(_col(big_recs, "plateau_steps"))
+  m, ci = mean_ci(_col(big_recs, "uniform_steps"))
   thr = cfg.stages.min_plateau_steps
   verdict = "inconclusive"
   if np.all(np.isfinite(ci)):
@@ -372,12 +489,12 @@ def summarize(cfg, records):
                "refuted" if ci[1] < thr else "inconclusive")
   claims.append(output.claim(
       "halluc_stage_seen",
-      f"a hallucination plateau (output within KL {cfg.stages.kl_frac:g}*log D "
+      f"a hallucination stage (output within KL {cfg.stages.kl_frac:g}*log D "
       f"of uniform on A_r after the relation is learned) lasts >= {thr} steps "
-      f"at the largest S={big['S']}", m, ci, verdict,
-      seen_fraction_by_S={row["S"]: row["plateau_seen"] for row in table},
+      f"at the largest S={big['S']}; {what}", m, ci, verdict,
+      seen_fraction_by_S={row["S"]: row["uniform_seen"] for row in table},
       reference=output.reference(
-          "a plateau", "Nichani et al. 2025 Fig. 5 (no length given)")))
+          "a plateau", f"{_FIG5} (qualitative: no length given)")))
 
   pts = [(r["S"], _length(cfg, r)) for r in records
          if _length(cfg, r) is not None]
@@ -385,17 +502,22 @@ def summarize(cfg, records):
                             [p[1] + cfg.train.chunk for p in pts],
                             n_boot=cfg.claims.n_boot, seed=cfg.seed)
   n_s = len({p[0] for p in pts})
+  measure = {"stage": "stage (t_subj - t_rel)",
+             "plateau": "loss plateau",
+             "uniform": "uniform-on-A_r run"}[cfg.stages.scaling_measure]
   claims.append(output.claim(
       "halluc_length_scaling",
-      f"the hallucination {cfg.stages.scaling_measure} lengthens as S grows "
-      f"(R={R} fixed): slope k of length ∝ S^k (length + one chunk, log-log, "
-      "bootstrap CI over members) is > 0", fit["k"], fit["k_ci"],
+      f"the hallucination {measure} lengthens as S grows (R={R} fixed): "
+      "slope k of length ∝ S^k (length + one chunk, log-log, bootstrap CI "
+      f"over members) is > 0; {what}", fit["k"], fit["k_ci"],
       output.sign_verdict(fit["k_ci"]) if n_s >= 2 else "inconclusive",
       S_values=sorted({p[0] for p in pts}), c=fit["c"],
       reference=output.no_reference(
           "the paper gives no stage length as a function of S")))
-  return {"experiment": cfg.name, "model": cfg.model, "claims": claims,
-          "log_D": log_d, "log_DR": log_dr, "stages_by_S": table}
+  return {"experiment": cfg.name, "model": cfg.model, "variant": what,
+          "claims": claims, "log_D": log_d, "log_DR": log_dr,
+          "subject_loss_reported": subject_loss_meaningful(cfg),
+          "stages_by_S": table}
 
 
 # ---------------------------------------------------------------- figures
@@ -417,7 +539,7 @@ def plot_stages(base, cfg, records, summary):
       r for r in records if r["S"] == cfg.task.S]
   row = next(t for t in summary["stages_by_S"] if t["S"] == recs[0]["S"])
   chunk = recs[0]["chunk"]
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  fig, axes = plt.subplots(1, 2, figsize=(11, 5))
   n = min(len(r["curves"]["loss"]) for r in recs)
   steps = (np.arange(n) + 1) * chunk
   t_rel = row["t_rel"] if np.isfinite(row["t_rel"]) else steps[-1]
@@ -429,17 +551,26 @@ def plot_stages(base, cfg, records, summary):
     for a, b, color, label in spans:
       if b > a:
         ax.axvspan(a, b, color=color, alpha=0.12, lw=0, label=label)
-  starts = [r["stages"]["plateau_start"] for r in recs
-            if r["stages"]["plateau_start"] is not None]
-  if starts:  # the KL plateau: output ~ uniform on A_r (mean over seeds)
-    ends = [r["stages"]["plateau_end"] for r in recs
-            if r["stages"]["plateau_end"] is not None]
-    axes[0].axvspan(np.mean(starts), np.mean(ends), ymin=0.0, ymax=0.04,
-                    color="tab:orange", alpha=0.8, lw=0,
-                    label="output ≈ uniform on $A_r$ (KL)")
-  for key, style, label in (("loss", "-", "total loss"),
-                            ("rel_loss", "--", "relation-only loss"),
-                            ("subj_loss", ":", "subject-only loss")):
+  # Bars at the bottom: where each seed's loss plateaus were measured
+  # (mean over seeds) and where the output is uniform on A_r (KL).
+  for prefix, color, label, y0 in (
+      ("init", "tab:gray", "initial plateau (loss measured here)", 0.0),
+      ("plateau", "tab:orange", "hallucination plateau (loss measured here)",
+       0.0),
+      ("uniform", "tab:purple", "output ≈ uniform on $A_r$ (KL)", 0.045)):
+    starts = [r["stages"][prefix + "_start"] for r in recs
+              if r["stages"][prefix + "_start"] is not None]
+    if starts:
+      ends = [r["stages"][prefix + "_end"] for r in recs
+              if r["stages"][prefix + "_end"] is not None]
+      axes[0].axvspan(np.mean(starts), np.mean(ends), ymin=y0,
+                      ymax=y0 + 0.04, color=color, alpha=0.8, lw=0,
+                      label=label)
+  curves = [("loss", "-", "total loss"),
+            ("rel_loss", "--", "relation-only loss")]
+  if summary["subject_loss_reported"]:
+    curves.append(("subj_loss", ":", "subject-only loss"))
+  for key, style, label in curves:
     mean, lo, hi = _mean_curves(recs, key)
     line, = axes[0].plot(steps, mean[:n], style,
                          color="k" if key == "loss" else None, label=label)
@@ -451,8 +582,12 @@ def plot_stages(base, cfg, records, summary):
     axes[0].text(steps[0], y, label, va="bottom", ha="left", color=color,
                  fontsize=8)
   axes[0].set_ylabel("loss (nats)")
-  axes[0].set_title(f"{cfg.model}: S={recs[0]['S']}, R={cfg.task.R}, "
-                    f"D={cfg.task.D}, {len(recs)} seeds")
+  name = {"linear": "linear attention (paper)",
+          "softmax": "softmax attention, paper's setup",
+          "transformer": "transformer (extension)"}[cfg.model]
+  axes[0].set_title(f"{name}: S={recs[0]['S']}, R={cfg.task.R}, "
+                    f"D={cfg.task.D}, {cfg.task.table} table, "
+                    f"{len(recs)} seeds", fontsize=9)
   for key, color, label in (("halluc", "tab:purple", "hallucination rate"),
                             ("accuracy", "tab:green", "accuracy")):
     mean, lo, hi = _mean_curves(recs, key)
@@ -463,8 +598,10 @@ def plot_stages(base, cfg, records, summary):
   for ax in axes:
     ax.set_xlabel("step")
     ax.grid(True, alpha=0.3)
-  axes[0].legend(fontsize=7, loc="upper right")
-  axes[1].legend(fontsize=7, loc="center right")
+  # Legends below the axes, so that no curve is hidden.
+  for ax in axes:
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              ncol=3, framealpha=0.9)
   plots.save(fig, base)
 
 
@@ -479,8 +616,10 @@ def plot_scaling(base, cfg, records, summary):
                           ("t_subj", "tab:green", "subject learned $t_{subj}$"),
                           ("stage_length", "tab:orange",
                            "hallucination stage $t_{subj}-t_{rel}$"),
-                          ("plateau_steps", "tab:purple",
-                           "KL plateau length")):
+                          ("plateau_steps", "tab:red",
+                           "loss plateau length"),
+                          ("uniform_steps", "tab:purple",
+                           "uniform-on-$A_r$ length")):
     pts = [(r["S"], r["stages"][f]) for r in records
            if r["stages"][f] is not None and r["stages"][f] > 0]
     if pts:
@@ -502,7 +641,8 @@ def plot_scaling(base, cfg, records, summary):
                  transform=axes[0].transAxes)
   axes[0].set_xlabel(f"subjects S (R={cfg.task.R})")
   axes[0].set_ylabel("steps")
-  axes[0].legend(fontsize=7)
+  if axes[0].get_legend_handles_labels()[0]:
+    axes[0].legend(fontsize=7)
   cmap = plt.get_cmap("viridis")
   for j, S in enumerate(sorted({r["S"] for r in records})):
     r = min((r for r in records if r["S"] == S), key=lambda r: r["seed"])

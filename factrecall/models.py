@@ -249,6 +249,73 @@ class LinearAttentionShape:
             "V": jnp.full((self.d, self.n_out), 1e-5, jnp.float32)}
 
 
+class SoftmaxAttention(nn.Module):
+  """The softmax counterpart of LinearAttention, everything else equal:
+  out = sum_t softmax_t(x_EOS^T A x_t) x_t over all T positions (EOS
+  included) and logits = out^T V. It isolates what the softmax changes in
+  the linear model's dynamics (same one-hot embeddings, init and SGD).
+
+  Fast path as in LinearAttention: a score per vocabulary row, the softmax
+  over positions as a count-weighted sum over the vocabulary, shifted by each
+  sequence's largest score (exact; tokens absent from a sequence have count
+  0 and are masked before the exponential, so nothing overflows).
+  """
+  d: int
+  n_out: int
+  init_value: float = 1e-5
+
+  def setup(self):
+    const = lambda key, shape, dtype=jnp.float32: jnp.full(
+        shape, self.init_value, dtype)
+    self.A = self.param("A", const, (self.d, self.d))
+    self.V = self.param("V", const, (self.d, self.n_out))
+
+  def __call__(self, tok_BxT, E_VxD, U_CxD, eos):
+    if U_CxD is not None:
+      raise ValueError("SoftmaxAttention holds its output map in V; U must be None")
+    V = E_VxD.shape[0]
+    s_V = E_VxD @ (E_VxD[eos] @ self.A)  # x_EOS^T A x_v for every token v
+    c_BxV = token_counts(tok_BxT, V, s_V.dtype)
+    present = c_BxV > 0
+    ref_B = jax.lax.stop_gradient(
+        jnp.max(jnp.where(present, s_V[None, :], -jnp.inf), axis=1))
+    w_BxV = c_BxV * jnp.exp(jnp.where(present, s_V[None, :] - ref_B[:, None],
+                                      0.0))
+    out_BxD = (w_BxV @ E_VxD) / jnp.sum(w_BxV, axis=1, keepdims=True)
+    return out_BxD @ self.V
+
+  def reference(self, tok_BxT, E_VxD, U_CxD, eos):
+    """Plain per-position computation (for tests)."""
+    del U_CxD, eos  # EOS is the last position of every sequence.
+    x_BxTxD = E_VxD[tok_BxT]
+    s_BxT = jnp.einsum("bd,de,bte->bt", x_BxTxD[:, -1], self.A, x_BxTxD)
+    a_BxT = jax.nn.softmax(s_BxT, axis=-1)
+    return jnp.einsum("bt,btd->bd", a_BxT, x_BxTxD) @ self.V
+
+
+@dataclasses.dataclass(frozen=True)
+class SoftmaxAttentionShape:
+  """Shape of SoftmaxAttention: d (= vocabulary, one-hot) and n_out classes."""
+  d: int
+  n_out: int
+
+  @property
+  def params(self):
+    return self.d * self.d + self.d * self.n_out  # A and V
+
+  def name(self):
+    return f"softattn_d{self.d}_out{self.n_out}"
+
+  def build(self):
+    return SoftmaxAttention(self.d, self.n_out)
+
+  def init_params(self, key):
+    """A and V at 1e-5 everywhere, as the linear model; key unused."""
+    del key
+    return {"A": jnp.full((self.d, self.d), 1e-5, jnp.float32),
+            "V": jnp.full((self.d, self.n_out), 1e-5, jnp.float32)}
+
+
 # ------------------------------------------- associative memories (SPEC §4)
 
 

@@ -1,14 +1,18 @@
 """Attention-MLP trade-off at a fixed number of facts (SPEC section 3, paper
-Fig. 4 right): the H x m grid, the boundary of the 100%-accuracy region, the
+Fig. 4 right): the H x m grid, the boundary of the solved region, the
 exchange rate between MLP and attention parameters, and the heatmap.
 
-Coordinates: x = attention parameters d*d_h*H, y = MLP parameters d*m.
-The boundary is located row by row (fixed m: where along x cells become
-solved) and column by column (fixed H: where along y), each crossing lying in
-a bracket between two grid values; a line a*x + b*y = c is fitted to the
-crossings by total least squares (in coordinates scaled by the grid's
-extent). Along that line a*dx + b*dy = 0, so one MLP parameter (dy = 1) is
-worth dx = b/a attention parameters.
+Coordinates (the paper's axes): x = attention parameters d*d_h*H, y = MLP
+parameters d*m. The boundary is located row by row (fixed m: where along x
+cells become solved) and column by column (fixed H: where along y), each
+crossing lying in a bracket between two grid values. It is fitted as the
+paper draws it by hand: a vertical attention floor x = x0 (however large
+the MLP, models need x0 attention parameters) joined to a sloped line
+a*x + b*y = c fitted to the other crossings by total least squares (in
+coordinates scaled by the grid's extent). Along the sloped part
+a*dx + b*dy = 0, so one y unit is worth dx = b/a x units: the exchange
+rate, 2 in the paper (one straight line through every crossing would mix
+the floor into the slope).
 """
 import os
 
@@ -107,6 +111,86 @@ def exchange_rate(line):
   return float(b / a)
 
 
+def fit_frontier(brackets, scale, u=None, u_floor=None, min_floor=2):
+  """The boundary as the paper draws it: a vertical attention floor x = x0
+  (models with much MLP still need x0 attention parameters) joined to a
+  sloped line a*x + b*y = c (the exchange rate is its b/a).
+
+  The floor is the run of the k highest rows (largest y) whose crossings
+  share one x; every other crossing (the lower rows and every column, since
+  a column left of the floor is never solved) lies on the sloped part. k is
+  0 (no floor: one straight line) or at least min_floor, chosen to minimise
+  the squared residuals in coordinates divided by `scale`: the floor's
+  points' horizontal distances from x0 plus the line's total least squares
+  residual; ties go to the smaller floor. The split is chosen on bracket
+  midpoints; then each sloped crossing sits at lo + u[k]*(hi - lo) and the
+  floor's rows all at lo + u_floor*(hi - lo) (one vertical line crosses
+  them at one x, so they move together), for the bootstrap.
+
+  Returns dict(x0 (NaN if no floor), line (a, b, c), rate, floor and slope:
+  indices into brackets).
+  """
+  mids = points_of(brackets)
+  rows = sorted((k for k, b in enumerate(brackets) if b[0] == "x"),
+                key=lambda k: -brackets[k][1])
+  sx, sy = scale
+  best = None
+  for k in [0] + list(range(min_floor, len(rows) + 1)):
+    floor = rows[:k]
+    slope = [j for j in range(len(brackets)) if j not in floor]
+    score = 0.0
+    if floor:
+      fx = mids[floor, 0]
+      score += float(np.sum(((fx - fx.mean()) / sx) ** 2))
+    if len(slope) >= 2:
+      q = mids[slope] / np.array([sx, sy])
+      score += float(np.linalg.svd(q - q.mean(0), compute_uv=False)[-1] ** 2)
+    elif slope:
+      continue  # one point cannot carry a line
+    if best is None or score < best[0] - 1e-12:
+      best = (score, floor, slope)
+  nan3 = (float("nan"),) * 3
+  if best is None:
+    return dict(x0=float("nan"), line=nan3, rate=float("nan"), floor=[],
+                slope=list(range(len(brackets))))
+  _, floor, slope = best
+  uu = np.full(len(brackets), 0.5) if u is None else np.array(u[:len(brackets)], float)
+  if floor:
+    uu[floor] = 0.5 if u_floor is None else u_floor
+  pts = points_of(brackets, uu)
+  x0 = float(np.mean(pts[floor, 0])) if floor else float("nan")
+  line = fit_line(pts[slope], scale) if len(slope) >= 2 else nan3
+  return dict(x0=x0, line=line, rate=exchange_rate(line), floor=floor,
+              slope=slope)
+
+
+def consistent_rates(brackets, slope, rates=None):
+  """[lo, hi] of the exchange rates r of lines x + r*y = c that cross every
+  sloped bracket (the grid's own resolution: any rate in it fits the solved
+  cells exactly), or None if no line crosses them all. A row bracket at y
+  asks lo <= c - r*y <= hi, a column bracket at x asks lo <= (c - x)/r <= hi.
+  """
+  if rates is None:
+    rates = np.exp(np.linspace(np.log(1e-2), np.log(1e2), 4001))
+  rates = np.asarray(rates, float)[:, None]
+  lo_c, hi_c = [], []
+  for j in slope:
+    axis, fixed, lo, hi = brackets[j]
+    if axis == "x":
+      lo_c.append(lo + rates * fixed)
+      hi_c.append(hi + rates * fixed)
+    else:
+      lo_c.append(fixed + rates * lo)
+      hi_c.append(fixed + rates * hi)
+  if len(lo_c) < 2:
+    return None
+  ok = (np.max(np.hstack(lo_c), 1) <= np.min(np.hstack(hi_c), 1))
+  if not ok.any():
+    return None
+  good = rates[ok, 0]
+  return [float(good.min()), float(good.max())]
+
+
 def _quantiles(v):
   v = np.asarray([x for x in v if np.isfinite(x)], float)
   if len(v) < 10:
@@ -115,37 +199,32 @@ def _quantiles(v):
 
 
 def analyse(xs, ys, success_YxXxN, facts, fit, seed=0):
-  """Frontier, line, exchange rate and facts-per-parameter estimates with
-  bootstrap CIs.
+  """Frontier (floor x0 + sloped line), exchange rate and facts-per-parameter
+  estimates with bootstrap CIs.
 
   success_YxXxN: per cell the seeds' success flags (NaN = missing seed).
-  Bootstrap: per cell, its seeds resampled with replacement; every crossing
-  drawn uniformly inside its grid bracket (the grid's resolution).
+  Bootstrap: per cell, its seeds resampled with replacement; every sloped
+  crossing drawn uniformly inside its grid bracket, the floor's rows at one
+  shared place inside theirs (the grid's resolution).
   """
   xs, ys = np.asarray(xs, float), np.asarray(ys, float)
   succ = np.asarray(success_YxXxN, float)
   scale = (max(xs.max(), 1.0), max(ys.max(), 1.0))
+  n_u = 2 * (len(xs) + len(ys))
 
-  def estimate(solved, u=None):
+  def estimate(solved, u=None, u_floor=None):
     br = frontier_brackets(xs, ys, solved)
-    line = fit_line(points_of(br, u), scale) if br else (float("nan"),) * 3
-    # attention-only: the row of the smallest m (0); MLP-heavy: the row of
-    # the largest m. Parameters at their crossings: 4x + 2y (SPEC section 2).
-    x_att = _row_crossing(xs, solved[0], u0(u, br, "x", ys[0]))
-    x_mlp = _row_crossing(xs, solved[-1], u0(u, br, "x", ys[-1]))
+    fr = fit_frontier(br, scale, u, u_floor)
+    # attention-only: the row of the smallest m; MLP-heavy: the row of the
+    # largest m. Parameters at their crossings: 4x + 2y (SPEC section 2).
+    x_att = _row_crossing(br, ys[0], fr, u, u_floor)
+    x_mlp = _row_crossing(br, ys[-1], fr, u, u_floor)
     p_att = 4 * x_att + 2 * ys[0]
     p_mlp = 4 * x_mlp + 2 * ys[-1]
-    return dict(brackets=br, line=line, rate=exchange_rate(line),
+    return dict(brackets=br, line=fr["line"], rate=fr["rate"], x0=fr["x0"],
+                floor=fr["floor"], slope=fr["slope"],
                 fpp_attention=facts / p_att, fpp_mlp=facts / p_mlp,
                 params_attention=p_att, params_mlp=p_mlp)
-
-  def u0(u, br, axis, fixed):
-    if u is None:
-      return 0.5
-    for k, (ax, f, _, _) in enumerate(br):
-      if ax == axis and f == fixed:
-        return u[k]
-    return 0.5
 
   def cell_frac(s):
     ok = np.isfinite(s)
@@ -155,35 +234,85 @@ def analyse(xs, ys, success_YxXxN, facts, fit, seed=0):
   solved = frac >= fit.solved_frac
   est = estimate(solved)
   rng = np.random.default_rng(seed)
-  boots = dict(rate=[], fpp_attention=[], fpp_mlp=[], fpp_ratio=[])
+  boots = dict(rate=[], x0=[], fpp_attention=[], fpp_mlp=[], fpp_ratio=[])
   n_seed = succ.shape[-1]
   for _ in range(fit.n_boot):
     idx = rng.integers(0, n_seed, succ.shape)
     s = np.take_along_axis(succ, idx, -1)
     sol = cell_frac(s) >= fit.solved_frac
-    u = rng.uniform(size=2 * (len(xs) + len(ys)))
-    e = estimate(sol, u)
+    u = rng.uniform(size=n_u)
+    e = estimate(sol, u, rng.uniform())
     boots["rate"].append(e["rate"])
+    boots["x0"].append(e["x0"])
     boots["fpp_attention"].append(e["fpp_attention"])
     boots["fpp_mlp"].append(e["fpp_mlp"])
     boots["fpp_ratio"].append(e["fpp_mlp"] / e["fpp_attention"])
   est["fpp_ratio"] = est["fpp_mlp"] / est["fpp_attention"]
   est["ci"] = {k: _quantiles(v) for k, v in boots.items()}
+  est["floor_found"] = float(np.mean([np.isfinite(v) for v in boots["x0"]]))
+  est["rate_consistent"] = consistent_rates(est["brackets"], est["slope"])
   est["solved"] = solved.tolist()
   est["solved_frac"] = frac.tolist()
   return est
 
 
-def _row_crossing(vals, solved, u):
-  """Crossing of one row or column, u in [0, 1] inside its bracket; NaN if
+def _row_crossing(brackets, y, fr, u, u_floor):
+  """Where the row at y crosses the boundary (u in [0, 1] inside its
+  bracket, the floor's shared u_floor if the row is on the floor); NaN if
   the row has no crossing inside the grid."""
-  b = crossing(vals, solved)
-  if b is None:
-    return float("nan")
-  return b[0] + u * (b[1] - b[0])
+  for k, (axis, fixed, lo, hi) in enumerate(brackets):
+    if axis == "x" and fixed == y:
+      t = 0.5
+      if k in fr["floor"] and u_floor is not None:
+        t = u_floor
+      elif k not in fr["floor"] and u is not None:
+        t = u[k]
+      return lo + t * (hi - lo)
+  return float("nan")
 
 
 # ---------------------------------------------------------------- runner
+
+# The original code's protocol for this figure (Nichani et al. 2025, Fig. 4
+# right; its param_scaling_sweep.py and plotting.ipynb): config fields whose
+# values a like-for-like run shares, and the boundary drawn on its heatmap.
+PAPER_PROTOCOL = {
+    "task.S": 32, "task.R": 32, "task.D": 8, "task.n_noise": 64, "task.T": 32,
+    "model.d": 32, "model.d_h": 8, "train.lr": 1e-2,
+    "train.batch": 1024, "train.chunk": 128, "train.max_steps": 2 ** 14,
+    "train.target": 1.0, "train.eval": "paper", "train.eval_samples": 1024,
+    "train.patience": 0, "train.n_seeds": 1,
+    "model.H_list": (1, 2, 4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32),
+    "model.m_list": (1, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128),
+}
+PAPER_RATE = 2.0      # the sloped part y = 2300 - x/2: one y buys two x
+PAPER_FLOOR = 1280.0  # the vertical part x = 1280
+# The hand-drawn boundary as (x, y) polylines: the sloped part for x in
+# [1280, 4700] and the floor from y = 1660 to 4300.
+PAPER_BOUNDARY = (((1280.0, 2300.0 - 640.0), (4700.0, 2300.0 - 2350.0)),
+                  ((1280.0, 1660.0), (1280.0, 4300.0)))
+_SOURCE = "Nichani et al. 2025 Fig. 4 right (boundary drawn by hand: "
+
+
+def departures(cfg):
+  """Fields where this run departs from the paper's protocol, as
+  'field=ours (paper: theirs)' strings; [] for a like-for-like run."""
+  out = []
+  for field, want in PAPER_PROTOCOL.items():
+    v = cfg
+    for part in field.split("."):
+      v = v[part]
+    if isinstance(want, tuple):
+      same = tuple(sorted(v)) == want
+    elif isinstance(want, float):
+      same = abs(float(v) - want) <= 1e-12 * max(1.0, abs(want))
+    else:
+      same = v == want
+    if not same:
+      fmt = lambda x: (",".join(map(str, x)) if isinstance(x, (tuple, list))
+                       else str(x))
+      out.append(f"{field}={fmt(v)} (paper: {fmt(want)})")
+  return out
 
 
 def validate(cfg):
@@ -193,15 +322,17 @@ def validate(cfg):
   if tr.max_steps < tr.chunk:
     raise UserError(f"train.max_steps={tr.max_steps}: must be >= train.chunk={tr.chunk}")
   # Memory guard: a cell's group (n_seeds members) holds each member's eval
-  # set (S*R pairs x T tokens), a batch's tokens and logits, and the largest
-  # model with Adam's two moments.
+  # sets (S*R pairs and eval_samples sequences of T tokens, with logits), a
+  # batch's tokens and logits, and the largest model with Adam's two moments.
   n_out = t.D * t.R
   p_max = max(shape.params for shape in cells(cfg))
   bytes_ = tr.n_seeds * 4 * (n_out * mo.d + t.S * t.R * t.T +
+                             tr.eval_samples * (t.T + n_out) +
                              tr.batch * (n_out * 3 + t.T) + 3 * p_max)
   checks.check_memory(bytes_, cfg.memory_gib,
                       f"task.S={t.S}, task.R={t.R}, model.d={mo.d} ({p_max} "
-                      f"params), train.batch={tr.batch}",
+                      f"params), train.batch={tr.batch}, "
+                      f"train.eval_samples={tr.eval_samples}",
                       f"a cell of {tr.n_seeds} members")
 
 
@@ -226,7 +357,8 @@ def run(cfg, wd):
   """Trains the grid (resuming recorded members), fits, claims, heatmap."""
   done = {r["key"]: r for r in wd.records()}
   rule = sweep.StopRule(max_steps=cfg.train.max_steps, target=cfg.train.target,
-                        patience=cfg.train.patience)
+                        patience=cfg.train.patience,
+                        protocols=(cfg.train.eval,))
   seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
   todo = [(shape, [s for s in seeds if _key(shape, s) not in done])
           for shape in cells(cfg)]
@@ -238,6 +370,9 @@ def run(cfg, wd):
   for shape, ss in todo:
     for r in _run_cell(cfg, wd, shape, ss, rule, prog):
       done[r["key"]] = r
+    # Every cell is its own shape: drop its executables (72 cells kept
+    # resident took the default's peak memory from 0.9 to 2.5 GiB).
+    sweep.release_compiled()
   prog.close()
   summary = summarize(cfg, list(done.values()))
   if wd.is_writer:
@@ -249,7 +384,7 @@ def _run_cell(cfg, wd, shape, seeds, rule, prog):
   hps = [member_hp(cfg, s) for s in seeds]
   setup = train.Setup(model=shape, task=tasks.shape_for(hps, cfg.task.T),
                       batch=cfg.train.batch, chunk=cfg.train.chunk,
-                      optimizer="adam")
+                      optimizer="adam", fixed_eval=cfg.train.eval_samples)
   budget = rule.max_steps
   seen = set()
 
@@ -274,15 +409,20 @@ def _run_cell(cfg, wd, shape, seeds, rule, prog):
         attn_params=mo.d * mo.d_h * shape.H, mlp_params=mo.d * shape.m,
         seed=s, lr=float(cfg.train.lr), S=int(hp["S"]), R=int(hp["R"]),
         D=int(hp["D"]), n_noise=int(hp["n_noise"]), facts=t.S * t.R,
-        accuracy=r["accuracy"], best_accuracy=r["best_accuracy"],
-        steps=r["steps"], status=r["status"], chunk=cfg.train.chunk,
+        eval=cfg.train.eval, accuracy=r["accuracy"],
+        best_accuracy=r["best_accuracy"], steps=r["steps"],
+        status=r["status"], outcomes=r["outcomes"], chunk=cfg.train.chunk,
         curves=r["curves"]))
   wd.append(recs)
   return recs
 
 
 def grid_of(cfg, records):
-  """(xs, ys, mean accuracy Y x X, success flags Y x X x seeds)."""
+  """(xs, ys, mean accuracy Y x X, success flags Y x X x seeds).
+
+  The accuracy is the one train.eval reports (the last all-pairs
+  evaluation, or the best fixed-set one as the paper's heatmap shows).
+  """
   mo = cfg.model
   Hs, ms = sorted(mo.H_list), sorted(mo.m_list)
   seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
@@ -305,25 +445,52 @@ def grid_of(cfg, records):
   return xs, ys, acc, succ
 
 
+def _fmt_interval(v):
+  return "none" if v is None else f"[{v[0]:.3g}, {v[1]:.3g}]"
+
+
 def summarize(cfg, records):
   xs, ys, acc, succ = grid_of(cfg, records)
   facts = cfg.task.S * cfg.task.R
   est = analyse(xs, ys, succ, facts, cfg.fit, seed=cfg.seed)
   ci = est["ci"]
-  lo, hi = cfg.fit.rate_band
+  dep = departures(cfg)
+  how = ("the paper's protocol" if not dep else
+         f"departs from the paper's protocol in {len(dep)} fields "
+         "(see departures)")
+  tol = cfg.fit.rate_tol
+  lo, hi = (1 - tol) * PAPER_RATE, (1 + tol) * PAPER_RATE
   rate_ok = np.isfinite(est["rate"])
   claims = [output.claim(
       "exchange_rate",
-      "the boundary of the 100%-accuracy region is a line a*x + b*y = c over "
-      "x = attention params d*d_h*H, y = MLP params d*m; one MLP parameter is "
-      f"worth b/a attention parameters, in [{lo:g}, {hi:g}] (0.5 if every "
-      "parameter counted by 4x + 2y is worth the same)",
+      "the boundary of the solved region is an attention floor x = x0 plus a "
+      "sloped line a*x + b*y = c (x = attention params d*d_h*H, y = MLP params "
+      "d*m, the paper's axes); along the sloped part one y is worth b/a x, "
+      f"within ±{tol:.0%} of the paper's {PAPER_RATE:g} ({how})",
       est["rate"], ci["rate"],
       output.interval_verdict(ci["rate"], lo, hi) if rate_ok else "inconclusive",
       line=dict(zip("abc", est["line"])), n_crossings=len(est["brackets"]),
+      n_sloped=len(est["slope"]),
+      rates_consistent_with_grid=est["rate_consistent"],
+      departures=dep,
       reference=output.reference(
-          2.0, "Nichani et al. 2025 Fig. 4 right: boundary drawn by hand, "
-          "sloped part y = 2300 - x/2"))]
+          PAPER_RATE, _SOURCE + "sloped part y = 2300 - x/2)"))]
+  ftol = cfg.fit.floor_tol
+  flo, fhi = (1 - ftol) * PAPER_FLOOR, (1 + ftol) * PAPER_FLOOR
+  floor_ok = np.isfinite(est["x0"]) and np.all(np.isfinite(ci["x0"]))
+  claims.append(output.claim(
+      "attention_floor",
+      "however large the MLP, the solved region starts at x0 attention "
+      f"params (the floor: the highest rows' common crossing), within "
+      f"±{ftol:.0%} of the paper's {PAPER_FLOOR:g} ({how})",
+      est["x0"], ci["x0"],
+      output.interval_verdict(ci["x0"], flo, fhi) if floor_ok
+      else "inconclusive",
+      floor_rows=[est["brackets"][k][1] for k in est["floor"]],
+      floor_found_fraction=est["floor_found"], departures=dep,
+      reference=output.reference(
+          PAPER_FLOOR, _SOURCE + "vertical part x = 1280 for y in "
+          "[1660, 4300])")))
   band = cfg.fit.ratio_band
   ok = np.isfinite(est["fpp_ratio"])
   claims.append(output.claim(
@@ -343,12 +510,16 @@ def summarize(cfg, records):
       params_mlp_heavy=est["params_mlp"],
       reference=output.no_reference("the paper gives no such ratio")))
   return {"experiment": cfg.name, "claims": claims,
+          "protocol": dict(eval=cfg.train.eval, like_for_like=not dep,
+                           departures=dep),
           "grid": dict(H=sorted(cfg.model.H_list), m=sorted(cfg.model.m_list),
                        attn_params=xs, mlp_params=ys, accuracy=acc.tolist(),
                        solved=est["solved"], solved_frac=est["solved_frac"]),
           "frontier": dict(brackets=est["brackets"],
                            points=points_of(est["brackets"]).tolist(),
-                           line=est["line"], rate=est["rate"]),
+                           floor=est["floor"], slope=est["slope"],
+                           x0=est["x0"], line=est["line"], rate=est["rate"],
+                           rates_consistent_with_grid=est["rate_consistent"]),
           "n_members": len(records)}
 
 
@@ -365,41 +536,87 @@ def _edges(v):
                          [v[-1] + (v[-1] - mid[-1])]])
 
 
+def boundary_segments(x0, line, x_range, y_range):
+  """The fitted boundary as polylines inside the plot box: the sloped line
+  a*x + b*y = c right of the floor, and the floor x = x0 above the line
+  (the line alone if there is no floor)."""
+  a, b, c = line
+  (xa, xb), (ya, yb) = x_range, y_range
+  segs = []
+  finite = all(v is not None and np.isfinite(v) for v in (a, b, c))
+  has_floor = x0 is not None and np.isfinite(x0)
+  if finite and abs(b) > 1e-12 * max(abs(a), 1e-30):
+    xl = np.linspace(max(xa, x0) if has_floor else xa, xb, 400)
+    yl = (c - a * xl) / b
+    keep = (yl >= ya) & (yl <= yb)
+    if keep.any():
+      segs.append(np.stack([xl[keep], yl[keep]], 1))
+  elif finite and a:
+    segs.append(np.array([[c / a, ya], [c / a, yb]]))
+  if has_floor:
+    y_corner = (c - a * x0) / b if finite and abs(b) > 1e-30 else ya
+    y_corner = min(max(y_corner, ya), yb)
+    segs.append(np.array([[x0, y_corner], [x0, yb]]))
+  return segs
+
+
 def heatmap(base, summary, cfg):
-  """Accuracy over (attention, MLP) parameters with the fitted boundary."""
+  """Accuracy over (attention, MLP) parameters, with the crossings, our
+  fitted floor + sloped line and the paper's hand-drawn boundary; the
+  legend sits below the axes so that no cell is hidden."""
   from factrecall import plots  # pylint: disable=g-import-not-at-top
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   g, fr = summary["grid"], summary["frontier"]
   xs, ys = np.array(g["attn_params"], float), np.array(g["mlp_params"], float)
   acc = np.array(g["accuracy"], float)
-  fig, ax = plt.subplots(figsize=(6.4, 5))
-  im = ax.pcolormesh(_edges(xs), _edges(ys), np.ma.masked_invalid(acc),
-                     cmap="viridis", vmin=0, vmax=1, shading="flat")
-  fig.colorbar(im, ax=ax, label="accuracy")
+  fig, ax = plt.subplots(figsize=(6.6, 6.6))
+  ex, ey = _edges(xs), _edges(ys)
+  im = ax.pcolormesh(ex, ey, np.ma.masked_invalid(acc), cmap="viridis",
+                     vmin=0, vmax=1, shading="flat")
+  fig.colorbar(im, ax=ax, label=f"accuracy ({summary['protocol']['eval']})")
+  solved = np.array(g["solved"], bool)
+  X, Y = np.meshgrid(xs, ys)
+  if solved.any():
+    ax.plot(X[solved], Y[solved], "k.", ms=3, label="solved cell")
   pts = np.array(fr["points"], float).reshape(-1, 2)
   if len(pts):
-    ax.plot(pts[:, 0], pts[:, 1], "wo", ms=4, mec="k", label="boundary crossings")
-  a, b, c = fr["line"]
-  ex, ey = _edges(xs), _edges(ys)
-  if all(v is not None and np.isfinite(v) for v in (a, b, c)):
-    claim = summary["claims"][0]
-    with np.errstate(divide="ignore"):
-      x0, y0 = c / a, c / b
-    lab = (f"x/{x0:.4g} + y/{y0:.4g} = 1\n1 MLP param ≈ {fr['rate']:.3g} "
-           f"[{claim['ci'][0] or float('nan'):.3g}, "
-           f"{claim['ci'][1] or float('nan'):.3g}] attn params")
-    if abs(b) > 1e-12 * max(abs(a), 1e-30):
-      xl = np.linspace(ex[0], ex[-1], 200)
-      yl = (c - a * xl) / b
-      keep = (yl >= ey[0]) & (yl <= ey[-1])
-      ax.plot(xl[keep], yl[keep], "r-", lw=2, label=lab)
-    else:
-      ax.axvline(c / a, color="r", lw=2, label=lab)
+    ax.plot(pts[:, 0], pts[:, 1], "o", color="w", ms=4, mec="k",
+            label="boundary crossings (bracket midpoints)")
+  claim = {c["id"]: c for c in summary["claims"]}
+  rate, x0 = fr["rate"], fr["x0"]
+  num = output.fmt_number
+  ci = claim["exchange_rate"]["ci"]
+  lab = (f"ours: floor x0 = {num(x0)}, slope 1 y ≈ {num(rate)} "
+         f"[{num(ci[0])}, {num(ci[1])}] x")
+  for k, seg in enumerate(boundary_segments(
+      x0 if x0 is not None else float("nan"),
+      [float("nan") if v is None else v for v in fr["line"]],
+      (ex[0], ex[-1]), (ey[0], ey[-1]))):
+    ax.plot(seg[:, 0], seg[:, 1], "-", color="tab:red", lw=2,
+            label=lab if k == 0 else None)
+  if not departures_of_task(cfg):
+    for k, seg in enumerate(PAPER_BOUNDARY):
+      seg = np.array(seg)
+      ax.plot(seg[:, 0], seg[:, 1], "--", color="w", lw=1.8,
+              label=(f"paper (Fig. 4 right): x = {PAPER_FLOOR:g}, "
+                     "y = 2300 - x/2") if k == 0 else None)
   ax.set_xlim(ex[0], ex[-1])
   ax.set_ylim(ey[0], ey[-1])
   ax.set_xlabel("attention parameters d·d_h·H")
   ax.set_ylabel("MLP parameters d·m")
   t = cfg.task
-  ax.set_title(f"trade-off: S={t.S}, R={t.R} ({t.S * t.R} facts), d={cfg.model.d}")
-  ax.legend(fontsize=7, loc="lower left", framealpha=0.8)
+  ax.set_title(f"trade-off: S={t.S}, R={t.R} ({t.S * t.R} facts), "
+               f"d={cfg.model.d}, d_h={cfg.model.d_h}, "
+               f"{cfg.train.max_steps} steps")
+  ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+            ncol=1, framealpha=0.9)
   plots.save(fig, base)
+
+
+def departures_of_task(cfg):
+  """Departures in what is trained (the task and the model's widths): where
+  there are any, the paper's boundary belongs to another problem and is not
+  drawn."""
+  fields = ("task.S=", "task.R=", "task.D=", "task.n_noise=", "task.T=",
+            "model.d=", "model.d_h=")
+  return [d for d in departures(cfg) if d.startswith(fields)]

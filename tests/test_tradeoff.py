@@ -1,5 +1,6 @@
-"""The trade-off experiment: frontier fit on a grid worked by hand, and the
-smoke preset end to end (output contract, resume, bad field)."""
+"""The trade-off experiment: the frontier estimator on grids worked by hand
+and on the paper's own boundary (paper and default grids), and the smoke
+preset end to end (output contract, resume, bad field)."""
 import json
 import os
 
@@ -8,7 +9,14 @@ import numpy as np
 import pytest
 
 from factrecall import cli
+from factrecall import output
 from factrecall import tradeoff
+
+
+def _preset(name=None):
+  cfg = cli.config_module("tradeoff").get_config(name)
+  cfg.name, cfg.preset = "tradeoff", name or "default"
+  return cfg
 
 
 def _fit_cfg(n_boot=200):
@@ -69,6 +77,114 @@ def test_bootstrap_over_seeds_widens_ci():
   assert np.isfinite(est["rate"]) and all(np.isfinite(est["ci"]["rate"]))
 
 
+def test_l_shaped_frontier_by_hand():
+  # x in {0, 2, ..., 10}, y in {0, 1, 2, 3, 4}; solved iff x >= 3 (the floor)
+  # and x + 2y >= 9 (the sloped part). Row crossings (bracket midpoints):
+  # y=0: 9, y=1: 7, y=2: 5, y=3: 3, y=4: 3 (floor); columns x=4: 2.5,
+  # x=6: 1.5, x=8: 0.5 (x <= 2 never solved, x=10 always). The two top rows
+  # share x = 3 (the floor); every other midpoint lies on x + 2y = 9.
+  xs, ys = [0, 2, 4, 6, 8, 10], [0, 1, 2, 3, 4]
+  solved = np.array([[x >= 3 and x + 2 * y >= 9 for x in xs] for y in ys])
+  br = tradeoff.frontier_brackets(xs, ys, solved)
+  assert len(br) == 8
+  fr = tradeoff.fit_frontier(br, scale=(10, 4))
+  assert sorted(br[k][1] for k in fr["floor"]) == [3.0, 4.0]
+  assert fr["x0"] == pytest.approx(3.0)
+  a, b, c = fr["line"]
+  np.testing.assert_allclose([b / a, c / a], [2.0, 9.0], rtol=1e-9)
+  assert fr["rate"] == pytest.approx(2.0)
+  # One straight line through every crossing (the old estimator) mixes the
+  # floor point (3, 4) into the slope and misses 2.
+  assert abs(tradeoff.exchange_rate(tradeoff.fit_line(
+      tradeoff.points_of(br), (10, 4))) - 2.0) > 0.2
+  # The floor's rows move together inside their bracket [2, 4].
+  fr = tradeoff.fit_frontier(br, (10, 4), u=np.zeros(len(br)), u_floor=0.9)
+  assert fr["x0"] == pytest.approx(3.8)
+  # Bootstrap (one seed): the floor's CI spans its bracket, not less.
+  est = tradeoff.analyse(xs, ys, solved[..., None].astype(float), facts=1,
+                         fit=_fit_cfg(400))
+  lo, hi = est["ci"]["x0"]
+  assert 2.0 <= lo < 2.2 and 3.8 < hi <= 4.0
+  assert est["floor_found"] == 1.0
+
+
+def test_straight_boundary_has_no_floor():
+  xs, ys = [0, 2, 4, 6, 8], [0, 1, 2, 3]
+  solved = np.array([[x + 2 * y >= 8 for x in xs] for y in ys])
+  fr = tradeoff.fit_frontier(tradeoff.frontier_brackets(xs, ys, solved), (8, 3))
+  assert fr["floor"] == [] and np.isnan(fr["x0"])
+  assert fr["rate"] == pytest.approx(2.0)
+
+
+def test_consistent_rates_by_hand():
+  # Row y=0 crosses in x in [4, 6], row y=1 in [0, 2]: lines x = c - r*y
+  # need c in [4, 6] and c - r in [0, 2], so r in [4 - 2, 6 - 0] = [2, 6].
+  br = [("x", 0.0, 4.0, 6.0), ("x", 1.0, 0.0, 2.0)]
+  lo, hi = tradeoff.consistent_rates(br, [0, 1])
+  assert lo == pytest.approx(2.0, rel=3e-3) and hi == pytest.approx(6.0, rel=3e-3)
+  # A column at x = 5 crossing in y in [0, 0.25] adds c in [5, 5 + r/4];
+  # with c - r <= 2 that needs r >= 3 (and r <= 6 still holds).
+  br.append(("y", 5.0, 0.0, 0.25))
+  lo, hi = tradeoff.consistent_rates(br, [0, 1, 2])
+  assert lo == pytest.approx(3.0, rel=3e-3) and hi == pytest.approx(6.0, rel=3e-3)
+  # Brackets no line crosses.
+  assert tradeoff.consistent_rates([("x", 0.0, 0.0, 1.0), ("x", 1.0, 5.0, 6.0),
+                                    ("x", 2.0, 0.0, 1.0)], [0, 1, 2]) is None
+
+
+def _paper_boundary_grid(cfg):
+  """The cells of cfg's grid that the paper's hand-drawn boundary calls
+  solved: right of its floor x = 1280 and above its line y = 2300 - x/2."""
+  mo = cfg.model
+  xs = [mo.d * mo.d_h * H for H in sorted(mo.H_list)]
+  ys = [mo.d * m for m in sorted(mo.m_list)]
+  return xs, ys, np.array([[x >= 1280 and y >= 2300 - x / 2 for x in xs]
+                           for y in ys])
+
+
+@pytest.mark.parametrize("preset", ["paper", None])
+def test_estimator_recovers_the_papers_boundary(preset):
+  # The paper's own boundary, solved on the paper's 13 x 13 grid and on the
+  # default subgrid: the estimator reads back its slope 2 and floor 1280.
+  cfg = _preset(preset)
+  if preset == "paper":
+    assert (len(cfg.model.H_list), len(cfg.model.m_list)) == (13, 13)
+  xs, ys, solved = _paper_boundary_grid(cfg)
+  est = tradeoff.analyse(xs, ys, solved[..., None].astype(float), facts=1024,
+                         fit=_fit_cfg(300))
+  assert est["rate"] == pytest.approx(2.0, abs=0.2)
+  assert est["x0"] == pytest.approx(1280, rel=0.1)
+  # and with the grid's resolution the verdicts would say "supported"
+  # (rate CI within ±25% of 2, floor CI within ±20% of 1280):
+  assert 1.5 <= est["ci"]["rate"][0] <= 2.0 <= est["ci"]["rate"][1] <= 2.5
+  assert 1024 <= est["ci"]["x0"][0] <= 1280 <= est["ci"]["x0"][1] <= 1536
+  # The old estimator (one line through every crossing) did not.
+  br = tradeoff.frontier_brackets(xs, ys, solved)
+  old = tradeoff.exchange_rate(tradeoff.fit_line(
+      tradeoff.points_of(br), (max(xs), max(ys))))
+  assert abs(old - 2.0) > 0.5
+
+
+def test_departures_from_the_papers_protocol():
+  assert tradeoff.departures(_preset("paper")) == []
+  dep = tradeoff.departures(_preset())
+  assert "train.max_steps=2048 (paper: 16384)" in dep
+  assert "train.eval=all_pairs (paper: paper)" in dep
+  assert not tradeoff.departures_of_task(_preset())  # same task and widths
+  assert tradeoff.departures_of_task(_preset("smoke"))
+
+
+def test_boundary_segments():
+  # floor x0 = 3 above the line x + 2y = 9 (corner at y = 3), box [0, 10]^2
+  segs = tradeoff.boundary_segments(3.0, (1.0, 2.0, 9.0), (0, 10), (0, 10))
+  line, floor = segs
+  np.testing.assert_allclose(line[:, 0] + 2 * line[:, 1], 9.0)
+  assert line[:, 0].min() == pytest.approx(3.0) and line[:, 0].max() <= 10
+  np.testing.assert_allclose(floor, [[3.0, 3.0], [3.0, 10.0]])
+  assert len(tradeoff.boundary_segments(float("nan"), (1.0, 2.0, 9.0),
+                                        (0, 10), (0, 10))) == 1
+
+
 def _run(wd, *extra):
   return cli.entry(["--config=tradeoff:smoke", "--workdir", str(wd)] + list(extra))
 
@@ -80,6 +196,8 @@ def test_smoke_end_to_end_and_resume(tmp_path, capsys):
   assert _run(wd, "--config.model.H_list=4") == 0
   out = capsys.readouterr().out
   assert "exchange_rate" in out and "facts_per_param_mlp_vs_attention" in out
+  head = [l for l in out.splitlines() if l.startswith("claim ")][-1]
+  assert head.split()[:5] == ["claim", "measured", "95%", "CI", "paper"]
   assert json.load(open(wd / "config.json"))["experiment"] == "factrecall.tradeoff:run"
   lines = open(wd / "results.jsonl").read().splitlines()
   recs = [json.loads(l) for l in lines]
@@ -94,10 +212,16 @@ def test_smoke_end_to_end_and_resume(tmp_path, capsys):
   summary = json.load(open(wd / "summary.json"))
   assert summary["experiment"] == "tradeoff"
   ids = [c["id"] for c in summary["claims"]]
-  assert ids == ["exchange_rate", "facts_per_param_mlp_vs_attention"]
+  assert ids == ["exchange_rate", "attention_floor",
+                 "facts_per_param_mlp_vs_attention"]
   for c in summary["claims"]:
-    assert {"id", "statement", "measured", "ci", "verdict"} <= set(c)
+    assert {"id", "statement", "measured", "ci", "verdict", "reference"} <= set(c)
     assert c["verdict"] in ("supported", "refuted", "inconclusive")
+  refs = {c["id"]: c["reference"]["value"] for c in summary["claims"]}
+  assert refs == {"exchange_rate": 2.0, "attention_floor": 1280.0,
+                  "facts_per_param_mlp_vs_attention": None}
+  assert not summary["protocol"]["like_for_like"]
+  assert summary["protocol"]["departures"] == summary["claims"][0]["departures"]
   for ext in ("png", "pdf"):
     assert os.path.getsize(wd / "figures" / f"tradeoff.{ext}") > 0
   # Resume: nothing retrained, nothing duplicated, same summary.
@@ -113,3 +237,31 @@ def test_bad_field_exits_2(tmp_path, capsys, field):
   assert _run(tmp_path / "bad", field) == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and field.split("=")[0][len("--config."):] in err[0]
+
+
+@pytest.mark.parametrize("preset", ["paper", None])
+def test_preset_summary_carries_the_papers_numbers(preset):
+  # The summary of the default and paper presets, on records whose cells
+  # are solved as the paper's boundary says (the paper preset cannot train
+  # on a CPU in a test): every claim carries its reference and the table
+  # its paper column; the paper preset is like for like and, on the
+  # paper's own boundary, agrees with the paper.
+  cfg = _preset(preset)
+  xs, ys, solved = _paper_boundary_grid(cfg)
+  cfg.fit.n_boot = 100
+  recs = []
+  for i, m in enumerate(sorted(cfg.model.m_list)):
+    for j, H in enumerate(sorted(cfg.model.H_list)):
+      for s in range(cfg.train.n_seeds):
+        recs.append(dict(H=H, m=m, seed=cfg.seed + s, accuracy=1.0 if
+                         solved[i, j] else 0.9,
+                         status="success" if solved[i, j] else "failed"))
+  summary = tradeoff.summarize(cfg, recs)
+  claims = {c["id"]: c for c in summary["claims"]}
+  assert claims["exchange_rate"]["reference"]["value"] == 2.0
+  assert claims["attention_floor"]["reference"]["value"] == 1280.0
+  assert summary["protocol"]["like_for_like"] == (preset == "paper")
+  assert claims["exchange_rate"]["verdict"] == "supported"
+  assert claims["attention_floor"]["verdict"] == "supported"
+  head = output.claims_table(summary["claims"]).splitlines()[0].split()
+  assert head[4] == "paper"
