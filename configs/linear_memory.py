@@ -37,10 +37,17 @@ def get_config(arg=None):
   c.search.max_rounds = 6         # refinement rounds per size
   c.search.n_max = 20000          # largest N searched
   c.search.prune = True           # stop members the bracket no longer needs
+  c.search.mode = "bracket"       # bracket: candidates around the law's
+                                  # guess, refined; bisect: the original
+                                  # code's bisection on [d, hi_per_param *
+                                  # params] (lo untested as stored, hi as not)
+  c.search.hi_per_param = 0.5      # bisection's upper end: d^2 / 2 (original)
 
   c.fit = ml_collections.ConfigDict()
   c.fit.n_boot = 1000             # bootstrap resamples for CIs
   c.fit.slope_band = (0.85, 1.15)  # slope CI inside -> "supported"
+  c.fit.guide_factor = 1.25       # constant CI within this factor of the
+                                  # paper's hand-drawn guide -> "supported"
 
   # Memory a group may use, summed over its devices (GiB): one member must
   # fit, and a round's members are split into groups that fit.
