@@ -676,6 +676,7 @@ def validate(config):
 def run_capacity(config, wd):
   """Stored pairs vs h*d_h*d for the single-layer memory (SPEC section 6)."""
   from factrecall import memo_plots  # pylint: disable=g-import-not-at-top
+  _mmap_large_blocks()
   pts = sorted({(h, d_h, d) for h in config.h_list for d_h in config.d_h_list
                 for d in config.d_list})
   seeds = [config.seed + s for s in config.seeds]
@@ -951,14 +952,13 @@ def _score_of(r, k):
   return (r["acc_first"][k] + r["acc_cur"][k]) / 2
 
 
-def _texts_boot(recs_pairs, n_boot, seed=0):
-  """95% CI of mean over pairs of fn(per-text arrays) resampling texts:
-  recs_pairs is a list of callables idx -> value."""
-  if not recs_pairs:
+def _texts_boot(terms, n_boot, seed=0):
+  """95% CI of the mean of terms [(fn(text indices) -> value, n_texts)]
+  when the texts are resampled (the same resample for every term)."""
+  if not terms:
     return [float("nan")] * 2
-  n = recs_pairs[0][1]
-  return _bootstrap(lambda i: float(np.mean([f(i) for f, _ in recs_pairs])),
-                    n, n_boot, seed)
+  return _bootstrap(lambda i: float(np.mean([f(i) for f, _ in terms])),
+                    terms[0][1], n_boot, seed)
 
 
 def _layer_gain(config, recs, d, decoys):

@@ -495,9 +495,12 @@ def summarize(cfg, caps):
               else 1.0)
     fits[regime] = dict(law=law, slope=n_fit, lhs=lhs, x=x_name,
                         n_slope_expected=expect, n_dropped=len(dropped))
+    tr = cfg.train
     where = (f"{law['n']} capacities; {len(dropped)} dropped (" +
              ("N* <= M or " if regime == "fixed" else "") +
-             "floor N = d not stored)")
+             f"floor N = d not stored); protocol: {cfg.search.mode} search, "
+             f"lr {', '.join(f'{v:g}' for v in tr.lrs)}, {tr.max_steps} "
+             f"steps, checks every {tr.chunk}, patience {tr.patience}")
     extra, n_text = {}, ""
     if regime == "identity" and len(N):
       local = np.log(N) / (1 + np.log(N))
@@ -520,7 +523,8 @@ def summarize(cfg, caps):
     claims.append(output.claim(
         f"{tag}_constant",
         f"{lhs} = c * {x_name}, c = geometric mean of {lhs} / {x_name} over "
-        f"seeds and sizes; agrees with the paper's guide c = {c_g:.3g} if "
+        f"seeds and sizes ({where}); agrees with the paper's guide c = "
+        f"{c_g:.3g} if "
         f"its CI lies within a factor {g:g} of it (the guide is a line "
         f"placed by eye over 5 seeds' means, not a fit)",
         law["c1"], law["c1_ci"],
@@ -546,10 +550,11 @@ def log_axis(axis, lo, hi):
   axis.set_minor_formatter(ticker.NullFormatter())
 
 
-def plot(base, caps, regime, fit, title, n_fixed=None):
+def plot(base, caps, regime, fit, title, n_fixed=None, guide=None):
   """Log-log capacity vs parameters, one curve per width ratio: seeds'
   geometric mean (markers; hollow where the law is not fitted), min-max
-  band, the law fit and the power-law fit of N*."""
+  band, the law fit, the power-law fit of N* and the paper's guide line
+  (guide: its constant c of the law)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -585,6 +590,10 @@ def plot(base, caps, regime, fit, title, n_fixed=None):
       ax.plot(xs, n_law, "k--", lw=1.2,
               label=f"{fit['lhs']} = {lf['c1']:.3g} {fit['x']} "
               f"(slope {lf['k']:.2f})")
+    if guide:
+      n_g = solve_n_log_n(guide * xs) if regime == "identity" else guide * xs
+      ax.plot(xs, n_g, "-", color="gray", lw=0.8, alpha=0.8,
+              label=f"paper's guide: {fit['lhs']} = {guide:.3g} {fit['x']}")
     if np.isfinite(sf["k"]) and regime == "identity":
       ax.plot(xs, sf["c"] * xs ** sf["k"], ":", color="C3", lw=1.2,
               label=f"N* ∝ ({fit['x']})^{sf['k']:.2f}; law: "
@@ -692,7 +701,9 @@ def run(cfg, wd):
         name = f"mlp_memory_{regime}"
         title = ("MLP memory, identity outputs (M = N)" if regime == "identity"
                  else f"MLP memory, fixed outputs (M = {cfg.n_fixed})")
+      tag = "linear" if cfg.memory == "linear" else f"mlp_{regime}"
       plot(wd.figure(name), caps, regime, fits[regime], title,
-           n_fixed=cfg.n_fixed if regime == "fixed" else None)
+           n_fixed=cfg.n_fixed if regime == "fixed" else None,
+           guide=PAPER_GUIDES[tag][0])
   return {"experiment": cfg.name, "claims": claims, "capacities": caps,
           "fits": fits}
