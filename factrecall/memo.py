@@ -1096,7 +1096,9 @@ def run_decoys(config, wd):
           f"d = {d}: (first-texts + current-texts accuracy) / 2 after "
           f"{K + 1} iterations minus after the first ({(K + 1) * config.n_texts}"
           f" vs {config.n_texts} texts stored), mean over "
-          f"{len(mine)} (decoys, layers) members",
+          f"{len(mine)} (decoys, layers) members; vocabulary {config.vocab} "
+          "(with fewer tokens, stored keys share tokens more often and "
+          "accuracy falls faster)",
           f, f_ci, output.sign_verdict(f_ci, positive=False), reference=ref))
   demo = None
   if config.forget_words and min(config.forget_words) > 0:

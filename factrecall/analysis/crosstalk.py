@@ -145,19 +145,19 @@ def boot_ci(values, boots):
 def validate(cfg):
   """Checks across fields (each field alone: configs/crosstalk.py RULES)."""
   checkpoints_validate(cfg)
-  # Memory guard: every model's key sets (trained and untrained, plain and
-  # centred) stay in memory until the claims: unit keys (float64) of both
-  # sites for each kind, the pairs and their angles, and the |angle - 90|
-  # matrix of sets of <= 8192 keys; while a model is measured, its prompts'
-  # per-position activations.
+  # Memory guard: every model's key sets (trained and untrained; centred
+  # sets keep only their statistics) stay in memory until the claims: unit
+  # keys (float64) of both sites for each kind, the pairs (2 int64) and
+  # their angles, and the float32 |angle - 90| matrix of sets of <= 8192
+  # keys; while a model is measured, its prompts' per-position activations.
   t = cfg.task
   n_fact = cfg.n_contexts * t.S * t.R
   n_keys = (cfg.n_random, n_fact, n_fact)
   cached = [n for n in n_keys if n <= 8192]
   kept, peak = 0, 0
   for d, H, _, m in cfg.models:
-    kept += 2 * 2 * (8 * sum(n_keys) * (d + m) + 6 * 24 * cfg.n_pairs +
-                     8 * sum(n * n for n in cached))
+    kept += 2 * (8 * sum(n_keys) * (d + m) + 6 * 24 * cfg.n_pairs +
+                 2 * 4 * sum(n * n for n in cached))
     peak = max(peak, (n_fact + cfg.n_random) * t.T * (
         4 * (3 * d + 2 * m) + 8 * H * t.T) + 24 * max(cached, default=0) ** 2)
   checks.check_memory(kept + peak, cfg.memory_gib,
