@@ -7,7 +7,7 @@ setup(
     description="JAX simulator of factual recall as associative memory.",
     python_requires=">=3.10",
     packages=find_packages(include=["factrecall", "factrecall.*"]),
-    package_data={"factrecall": ["data/*.txt"]},
+    package_data={"factrecall": ["data/*.txt", "data/*.json"]},
     install_requires=[
         "jax>=0.4.30,<0.11",
         "jaxlib>=0.4.30,<0.11",

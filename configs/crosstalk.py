@@ -2,13 +2,15 @@
 
 Trains (or reloads from WORKDIR/checkpoints/models) a few one-layer
 transformers of several sizes on one task, then compares key angles at the
-MLP input and the post-ReLU hidden layer for random-token vs factual prompts.
+MLP input and the hidden layer at real positions of real sequences: random
+positions of noise-only sequences vs the subject position and the EOS query
+of fact prompts, each against the same model before training.
 Presets: `smoke` (tests, seconds), default (2-core CPU, ~1-2 min), `paper`.
 """
 import ml_collections
 
 from factrecall.analysis import crosstalk
-from factrecall.checks import Int
+from factrecall.checks import Int, OneOf
 
 PRESETS = ("smoke", "paper")
 
@@ -27,6 +29,8 @@ def get_config(arg=None):
 
   # one-layer transformers (d, H, d_h, m), one trained model each
   c.models = ((24, 4, 6, 48), (32, 4, 8, 64), (48, 4, 12, 96))
+  c.act = "relu"                  # MLP activation: relu (the paper's) or
+                                  # gelu (exact, as in BERT-style models)
 
   c.train = ml_collections.ConfigDict()
   c.train.batch = 256             # fresh samples per step
@@ -37,7 +41,8 @@ def get_config(arg=None):
 
   c.n_pairs = 100_000             # random key pairs per (model, site, kind)
   c.n_contexts = 4                # noise/position draws of every (s, r) prompt
-  c.n_random = 1024               # noise-only prompts (kind noise_seq, reported)
+  c.n_random = 1024               # noise-only sequences, one random position
+                                  # each (kind random)
   c.n_boot = 200                  # key-resampling bootstrap replicates
   c.bins = 90                     # histogram bins over [0, 180] degrees
 
@@ -72,6 +77,7 @@ def get_config(arg=None):
 RULES = {
     **crosstalk.MODEL_RULES,
     "task.D": Int(1, 4096),
+    "act": OneOf("relu", "gelu"),
     "task.n_noise": Int(1, 2 ** 20, also=(-1,), note="-1 = S + R"),
     "n_pairs": Int(10, 10 ** 7),
     "n_contexts": Int(1, 1024),

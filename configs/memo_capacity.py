@@ -22,12 +22,17 @@ def get_config(arg=None):
   c.batch = 50                   # pairs stored between evaluations
   c.max_batches = 400            # storing budget per run (then censored)
   c.threshold = 0.9              # store while (acc first + acc current)/2 >
+  c.stop_rule = "last_pass"      # stored pairs: before the failing batch
+                                 # (last_pass) or with it, one batch when the
+                                 # first fails (first_fail: the authors')
   c.chunk = 8192                 # vocabulary rows scored at once
   c.group_by = "d"               # one vmapped call per: d (h*d_h zero-padded,
                                  # same results) or n_d (h*d_h and d; less memory)
   c.guess_c = 0.05               # pairs per parameter, only for the ETA
   c.n_boot = 1000                # bootstrap resamples for CIs
   c.slope_band = (0.85, 1.15)    # log-log slope CI inside -> "supported"
+  c.c_band = (0.9, 1.1)          # c's CI inside this x the authors' 0.0278
+                                 # -> "supported"
   c.memory_gib = 16.0             # memory a run may use (GiB); see validate
 
   if arg == "smoke":
@@ -46,6 +51,7 @@ def get_config(arg=None):
     c.batch = 1000
     c.max_batches = 1_000_000
     c.group_by = "n_d"
+    c.stop_rule = "first_fail"
   return c
 
 
@@ -66,5 +72,7 @@ RULES = {
     "guess_c": Real(0, 1000, note="pairs per parameter, only for the ETA"),
     "n_boot": Int(10, 10 ** 6),
     "slope_band": Seq(Real(0, 100), min_len=2, max_len=2, increasing=True),
+    "stop_rule": OneOf("last_pass", "first_fail"),
+    "c_band": Seq(Real(0, 100), min_len=2, max_len=2, increasing=True),
     "memory_gib": Real(0, 2 ** 20, lo_open=True),
 }

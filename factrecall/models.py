@@ -31,6 +31,31 @@ class TransformerShape:
     return f"d{self.d}_H{self.H}_dh{self.d_h}_m{self.m}"
 
 
+@dataclasses.dataclass(frozen=True)
+class ActTransformerShape:
+  """A TransformerShape whose MLP uses another activation (e.g. "gelu": the
+  exact, erf-based GELU of BERT-style models); training builds it through
+  build() and init_params() like any non-TransformerShape model."""
+  d: int
+  H: int
+  d_h: int
+  m: int
+  act: str = "gelu"
+
+  @property
+  def params(self):
+    return param_count(self)
+
+  def name(self):
+    return f"d{self.d}_H{self.H}_dh{self.d_h}_m{self.m}_{self.act}"
+
+  def build(self):
+    return OneLayerTransformer(self.d, self.H, self.d_h, self.m, self.act)
+
+  def init_params(self, key):
+    return init_params(self, key)
+
+
 def param_count(shape):
   """4*H*d_h*d + 2*m*d: Q, K, V, O and the two MLP matrices (SPEC section 2)."""
   return 4 * shape.H * shape.d_h * shape.d + 2 * shape.m * shape.d
@@ -88,6 +113,12 @@ def init_params(shape, key):
   return p
 
 
+# MLP activations of OneLayerTransformer: ReLU (the paper's) and the exact
+# (erf) GELU of BERT-style models such as MiniLM.
+ACTIVATIONS = {"relu": nn.relu,
+               "gelu": lambda x: nn.gelu(x, approximate=False)}
+
+
 def _normal(var):
   std = var ** 0.5
   return lambda key, shape, dtype=jnp.float32: std * jax.random.normal(
@@ -109,6 +140,7 @@ class OneLayerTransformer(nn.Module):
   H: int
   d_h: int
   m: int
+  act: str = "relu"  # MLP activation: a key of ACTIVATIONS
 
   def setup(self):
     H, d, d_h, m = self.H, self.d, self.d_h, self.m
@@ -128,7 +160,7 @@ class OneLayerTransformer(nn.Module):
         (self.W1, self.b1, self.W2) if self.m > 0 else None)
 
   def mlp_hidden(self, h_BxD):
-    return nn.relu(h_BxD @ self.W1 + self.b1)
+    return ACTIVATIONS[self.act](h_BxD @ self.W1 + self.b1)
 
   def residual(self, h_BxD):
     if self.m > 0:

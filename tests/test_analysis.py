@@ -58,6 +58,33 @@ def test_angle_statistics_match_numpy_reference():
   assert np.all(np.abs(np.array(b) - st["dev"]) < 2.0)
 
 
+def test_position_keys_of_a_hand_built_model():
+  # One head with Q = 0: every position attends uniformly to s <= t, so
+  # h_t = mean_{s <= t} E[x_s] V O; with V = O = I, h_t is the running mean
+  # of the token vectors, and hidden = act(h W1 + b1).
+  from factrecall import models  # pylint: disable=g-import-not-at-top
+  shape = models.TransformerShape(d=2, H=1, d_h=2, m=2)
+  E = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+  W1 = np.array([[1.0, -1.0], [0.0, 1.0]])
+  p = dict(Q=np.zeros((1, 2, 2)), K=np.ones((1, 2, 2)), V=np.eye(2)[None],
+           O=np.eye(2), W1=W1, b1=np.array([0.0, -0.25]), W2=np.eye(2))
+  h, hid = crosstalk.position_keys(shape, p, E, np.array([[0, 1, 2]]))
+  want = np.array([[1.0, 0.0], [0.5, 0.5], [2 / 3, 2 / 3]])
+  np.testing.assert_allclose(h[0], want, atol=1e-6)
+  np.testing.assert_allclose(hid[0], np.maximum(want @ W1 + p["b1"], 0),
+                             atol=1e-6)
+  # A query that matches only its own token attends to itself alone.
+  p2 = dict(p, Q=50 * np.eye(2)[None], K=np.eye(2)[None])
+  h, _ = crosstalk.position_keys(shape, p2, np.eye(2), np.array([[0, 1]]))
+  np.testing.assert_allclose(h[0], np.eye(2), atol=1e-6)
+  gelu = models.ActTransformerShape(2, 1, 2, 2, "gelu")
+  _, hid = crosstalk.position_keys(gelu, p, E, np.array([[0, 1, 2]]))
+  from scipy.special import erf  # pylint: disable=g-import-not-at-top
+  z = want @ W1 + p["b1"]
+  np.testing.assert_allclose(hid[0], z * (1 + erf(z / np.sqrt(2))) / 2,
+                             atol=1e-6)
+
+
 def test_integrated_gradients_completeness():
   rng = np.random.default_rng(4)
   N, M, D, C = 5, 12, 6, 9
@@ -100,15 +127,19 @@ def test_crosstalk_smoke_end_to_end_and_checkpoint_reload(tmp_path):
   assert cli.entry(["--config=crosstalk:smoke", "--workdir", wd]) == 0
   with open(os.path.join(wd, "summary.json")) as f:
     summary = json.load(f)
-  ids = {c["id"] for c in summary["claims"]}
-  assert "hidden_more_orthogonal_factual" in ids
-  assert "factual_less_orthogonal_hidden" in ids
   recs = [json.loads(l) for l in open(os.path.join(wd, "results.jsonl"))]
   for r in recs:
     for k in ("params", "accuracy", "steps", "seed", "lr", "status", "facts"):
       assert k in r
   for site in ("h", "hidden"):
     assert os.path.exists(os.path.join(wd, "figures", f"crosstalk_{site}.png"))
+  ids = [c["id"] for c in summary["claims"]]
+  assert ids == [f"hidden_more_orthogonal_{k}" for k in crosstalk.KINDS] + [
+      f"factual_less_orthogonal_{s}_{k}" for s in crosstalk.SITES
+      for k in crosstalk.FACTUAL]
+  for c in summary["claims"]:  # trained minus the untrained null
+    assert abs(c["measured"] - (c["trained"] - c["untrained"])) < 1e-9
+  assert [c["id"] for c in summary["centred"]] == ids
   # The saved model reloads with the same accuracy (E, U, table rebuilt).
   from factrecall import train  # pylint: disable=g-import-not-at-top
   from factrecall.analysis import checkpoints  # pylint: disable=g-import-not-at-top
@@ -119,10 +150,28 @@ def test_crosstalk_smoke_end_to_end_and_checkpoint_reload(tmp_path):
   m = jax.jit(train.evaluate, static_argnums=0)(
       member.setup, member.params, member.state(), member.hp)
   assert abs(float(m["accuracy"]) - model["accuracy"]) < 1e-6
+  # The keys at EOS are the model's own: its fast path's (h, hidden).
+  pr = crosstalk.prompts(member, ml_collections_cfg(wd))
+  keys = crosstalk.collect_keys(member, member.params, pr)
+  h, k = checkpoints.activations(member, pr["fact"])
+  np.testing.assert_allclose(keys[("h", "eos")][0], h, atol=2e-5)
+  np.testing.assert_allclose(keys[("hidden", "eos")][0], k, atol=2e-5)
+  # The subject keys sit where the prompt holds its subject.
+  rows = np.arange(len(pr["fact"]))
+  assert (pr["fact"][rows, pr["subject_pos"]] ==
+          pr["fact_ids"] // int(member.hp["R"])).all()
+  assert (pr["noise_pos"] < pr["noise"].shape[1] - 1).all()
   # Resume: nothing duplicated.
   assert cli.entry(["--config=crosstalk:smoke", "--workdir", wd]) == 0
   recs2 = [json.loads(l) for l in open(os.path.join(wd, "results.jsonl"))]
   assert len(recs2) == len(recs)
+
+
+def ml_collections_cfg(wd):
+  """The resolved config of a workdir."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(wd, "config.json")) as f:
+    return ml_collections.ConfigDict(json.load(f))
 
 
 def test_editing_smoke_end_to_end(tmp_path):

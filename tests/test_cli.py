@@ -93,7 +93,7 @@ BAD = [
     (["--config=linear_memory", "--config.search.n_max=1000000",
       "--config.search.guess.identity=100000"],
      "one member would need"),
-    (["--config=memo_decoys", "--config.d=32768"], "over memory_gib=16.0"),
+    (["--config=memo_decoys", "--config.d_list=32768"], "over memory_gib=16.0"),
     (["--config=capacity", "--config.memory_gib=0"], "memory_gib=0"),
     (["--config=tradeoff", "--config.task.n_noise=0"],
      "task.n_noise=0: sequences of task.T=32 have 29 noise positions"),

@@ -120,13 +120,90 @@ def test_padded_key_dims_give_same_predictions():
       memo.retrieve(memo.memorize(base, ctx, nxt), ctx))
 
 
-def test_decoy_texts_plant_the_window():
+class _FixedRng:
+  """A stand-in for np.random.Generator whose integers() returns given j."""
+
+  def __init__(self, j):
+    self.j = np.array(j)
+
+  def integers(self, lo, hi, n):
+    assert len(self.j) == n and (self.j >= lo).all() and (self.j < hi).all()
+    return self.j
+
+
+def test_plant_decoys_by_hand():
+  # 2 texts of 24 tokens (ids 100 * text + position), h = 4, window at 5.
+  texts = np.array([[100 * t + p for p in range(24)] for t in range(2)])
+  out, j = memo.plant_decoys(texts, 4, 2, _FixedRng([10, 16]), at=5)
+  np.testing.assert_array_equal(j, [10, 16])
+  for t in range(2):
+    window = texts[t, 5:9]                      # each text's OWN window
+    np.testing.assert_array_equal(out[t, 10:14], window)
+    np.testing.assert_array_equal(out[t, 16:20], window)
+    untouched = np.r_[0:10, 14:16, 20:24]
+    np.testing.assert_array_equal(out[t, untouched], texts[t, untouched])
+    # the window now occurs 3 times (itself + 2 copies), each followed by a
+    # different token
+    starts = [s for s in range(21) if (out[t, s:s + 4] == window).all()]
+    assert starts == [5, 10, 16]
+    assert len({out[t, s + 4] for s in starts}) == 3
+  # Overlapping copies are written in order: the later one wins.
+  out, _ = memo.plant_decoys(texts[:1], 4, 2, _FixedRng([10, 12]), at=5)
+  np.testing.assert_array_equal(out[0, 10:16], [5, 6, 5, 6, 7, 8])
+  # Positions j are drawn in [at + h, T - 1 - h) and shared by the texts.
   rng = np.random.default_rng(0)
-  texts = memo.decoy_texts(rng, 1000, 4, 15, 50, 3, (0, 5, 10))
-  base, five, ten = texts
-  changed = lambda t: (t != base).sum()
-  assert changed(base) == 0 and 0 < changed(five) < changed(ten)
-  assert ((five != base) <= (ten != base)).all()  # 5 decoys within 10's
+  out, j = memo.plant_decoys(texts, 4, 40, rng, at=5)
+  assert j.min() >= 9 and j.max() < 24 - 1 - 4
+  assert (out[0] != texts[0]).any() and (out[1] != texts[1]).any()
+  np.testing.assert_array_equal(out[0] - texts[0] != 0, out[1] - texts[1] != 0)
+
+
+def test_decoy_texts_share_base_and_scored_positions():
+  from factrecall import cli  # pylint: disable=g-import-not-at-top
+  cfg = cli.load_config("memo_decoys:smoke")
+  none, some = (memo.decoy_texts(cfg, 0, 1, n) for n in (0, 10))
+  assert none.shape == (cfg.n_texts, cfg.text_len + 1)
+  differ = none != some
+  assert differ.any() and (differ.sum(1) <= 10 * cfg.h).all()
+  pos = memo.scored_positions(cfg, 0, 1)
+  assert pos.shape == (cfg.n_texts, cfg.positions)
+  assert pos.min() >= cfg.h and pos.max() <= cfg.text_len - 2
+  assert all(len(set(r)) == cfg.positions for r in pos)
+  cfg.positions = 0
+  every = memo.scored_positions(cfg, 0, 1)
+  np.testing.assert_array_equal(every[0], np.arange(cfg.h, cfg.text_len - 1))
+
+
+def test_key_tables_give_the_direct_keys():
+  key = jax.random.key(3)
+  mem = memo.multi_layer(key, 200, 4, 32, 3)
+  text = jax.random.randint(jax.random.key(4), (2, 80), 0, 200)
+  direct = memo.layer_keys(mem, text)
+  for tables in (memo.key_tables(mem),
+                 memo.key_tables(memo.multi_layer(key, 200, 4, 32, 3,
+                                                  with_prj=False),
+                                 memo.prj_key(key))):
+    assert [len(t) for t in tables] == [1, 4, 16]   # h^i offsets per layer
+    for a, b in zip(direct, memo.table_layer_keys(mem, tables, text)):
+      np.testing.assert_allclose(a, b, atol=1e-6)
+  # A 2-layer memory shares the first two layers' projections.
+  two = memo.multi_layer(key, 200, 4, 32, 2)
+  np.testing.assert_array_equal(two.W_V, mem.W_V[:2])
+  np.testing.assert_array_equal(two.Prj, mem.Prj[:1])
+
+
+def test_a_text_stores_only_windows_inside_it():
+  # h = 2, 2 layers: layer 0 stores windows ending at p >= 1, layer 1 at
+  # p >= 3 (4 tokens); a query sums both layers, zero-padded.
+  mem = memo.multi_layer(jax.random.key(0), 50, 2, 16, 2)
+  text = jnp.array([3, 7, 1, 9, 4, 8])
+  k0, k1 = (k[0] for k in memo.layer_keys(mem, text[None]))
+  C = sum(jnp.outer(k0[p] + (k1[p] if p >= 3 else 0.0), mem.emb[text[p + 1]])
+          for p in range(1, 5))
+  np.testing.assert_allclose(memo.memorize_text(mem, text).C_DxD, C,
+                             atol=1e-6)
+  np.testing.assert_allclose(memo.text_keys(mem, text)[2], k0[2] + k1[2],
+                             atol=1e-6)
 
 
 def _run(argv):
@@ -148,27 +225,63 @@ def test_capacity_smoke_end_to_end_and_resume(tmp_path):
               "d_h", "d", "stored"):
       assert k in r
     assert r["params"] == r["h"] * r["d_h"] * r["d"]
+    # The authors' count adds the failing batch (run stopped on a failure).
+    failed = r["status"] in ("ok", "below_batch")
+    assert r["stored_first_fail"] == r["stored"] + r["batch"] * failed
   summary = json.load(open(os.path.join(wd, "summary.json")))
   ids = {c["id"] for c in summary["claims"]}
   assert ids == {"memo_pairs_per_param", "memo_capacity_slope"}
   assert summary["fit"]["c"] > 0
+  fits = summary["fits_by_stop_rule"]
+  assert fits["first_fail"]["c"] > fits["last_pass"]["c"] > 0
+  assert summary["fit"] == fits["last_pass"]  # the smoke preset's rule
   _run(["--config=memo_capacity:smoke", "--workdir", wd])
   with open(os.path.join(wd, "results.jsonl")) as f:
     assert f.read() == first
 
 
-def test_decoys_tiny_end_to_end(tmp_path):
-  wd = str(tmp_path / "dec")
-  _run(["--config=memo_decoys:smoke", "--workdir", wd,
-        "--config.forget_words=()", "--config.n_batches=2"])
+def test_capacity_stop_rules_when_the_first_batch_fails(tmp_path):
+  # d = 2 output dims over 2000 symbols: the first batch already fails, so
+  # nothing is stored by our count and one batch by the authors'.
+  wd = str(tmp_path / "cap1")
+  _run(["--config=memo_capacity:smoke", "--workdir", wd, "--config.d_list=2",
+        "--config.h_list=2", "--config.d_h_list=8", "--config.stop_rule="
+        "first_fail"])
   recs = [json.loads(l) for l in open(os.path.join(wd, "results.jsonl"))]
-  assert len(recs) == 2 * 3 * 2  # decoys x layers x seeds
+  assert [(r["status"], r["stored"], r["stored_first_fail"], r["steps"])
+          for r in recs] == [("below_batch", 0, 20, 1)] * 2
+
+
+def test_decoys_tiny_end_to_end_and_resume(tmp_path):
+  wd = str(tmp_path / "dec")
+  argv = ["--config=memo_decoys:smoke", "--workdir", wd,
+          "--config.forget_words=()"]
+  _run(argv)
+  with open(os.path.join(wd, "results.jsonl")) as f:
+    first = f.read()
+  recs = [json.loads(l) for l in first.splitlines()]
+  assert len(recs) == 2 * 3  # decoys x layers (1 seed, 1 d)
+  for r in recs:
+    for k in ("params", "accuracy", "steps", "seed", "lr", "status", "d",
+              "decoys", "layers"):
+      assert k in r
+    assert len(r["acc_first"]) == len(r["acc_cur"]) == 2  # iterations
+    # At the first iteration the first texts are the current ones.
+    assert r["acc_first"][0] == r["acc_cur"][0]
   summary = json.load(open(os.path.join(wd, "summary.json")))
-  assert summary["claims"][0]["id"] == "memo_layers_help_with_decoys"
+  ids = [c["id"] for c in summary["claims"]]
+  assert ids == ["memo_layers_help_d64_decoys0", "memo_layers_help_d64_decoys10",
+                 "memo_accuracy_falls_d64"]
   assert os.path.exists(os.path.join(wd, "figures", "memo_decoys.png"))
+  _run(argv)
+  with open(os.path.join(wd, "results.jsonl")) as f:
+    assert f.read() == first
 
 
 def test_bad_field_is_one_line_error(capsys):
-  assert cli.entry(["--config=memo_decoys:smoke", "--config.d=66"]) == 2
+  assert cli.entry(["--config=memo_decoys:smoke", "--config.d_list=64,66"]) == 2
   err = capsys.readouterr().err.strip()
-  assert err.startswith("error: d=66: must be a multiple of h=4") and "\n" not in err
+  assert err.startswith("error: d_list=(64, 66): every d must be a multiple "
+                        "of h=4") and "\n" not in err
+  assert cli.entry(["--config=memo_decoys:smoke", "--config.gain_layers=1,4"]) == 2
+  assert "gain_layers=(1, 4)" in capsys.readouterr().err

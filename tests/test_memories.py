@@ -67,7 +67,9 @@ def _cfg(memory="linear"):
                  patience=0),
       search=dict(guess={"identity": 1.0, "fixed": 1.0}, spread=2.0,
                   n_candidates=2, resolution=0.3, max_rounds=2, n_max=1000,
-                  prune=False), memory_gib=16.0))
+                  prune=False, mode="bracket", hi_per_param=0.5),
+      fit=dict(n_boot=50, slope_band=(0.85, 1.15), guide_factor=1.25),
+      memory_gib=16.0))
   return c
 
 
@@ -155,3 +157,110 @@ def test_rounds_split_into_groups_that_fit_memory_gib():
     assert whole[k]["status"] == split[k]["status"], k
     np.testing.assert_allclose(whole[k]["accuracy"], split[k]["accuracy"],
                                atol=1e-6)
+
+
+def _caps(regime, d_list, ratio, N_of, seeds=(0, 1, 2)):
+  """Capacity records of a fake search: N = N_of(params, seed)."""
+  out = []
+  for d in d_list:
+    m = int(round(ratio * d))
+    params = d * d if m == 0 else m * d
+    for s in seeds:
+      out.append(dict(regime=regime, ratio=ratio, d=d, m=m, params=params,
+                      seed=s, N=N_of(params, s)))
+  return out
+
+
+def _summary_cfg(memory, regimes):
+  cfg = _cfg(memory)
+  cfg.regimes = regimes
+  cfg.n_fixed = 32
+  return cfg
+
+
+def test_slope_claims_support_the_law_on_exact_synthetic_data():
+  # N ln N = c d^2 exactly (seeds jitter c by +-2%): the law's slope is 1
+  # and supported, while the slope of N alone is the law's ln N/(1 + ln N).
+  cfg = _summary_cfg("linear", ("identity",))
+  c_true = 0.9
+  caps = _caps("identity", (8, 16, 32, 64, 128), 0,
+               lambda P, s: float(memories.solve_n_log_n(
+                   c_true * (1 + 0.02 * (s - 1)) * P)))
+  claims, fits = memories.summarize(cfg, caps)
+  ids = {c["id"]: c for c in claims}
+  slope, const = ids["linear_slope"], ids["linear_constant"]
+  assert slope["verdict"] == "supported"
+  assert abs(slope["measured"] - 1) < 1e-3
+  assert slope["ci"][0] > 0.98 and slope["ci"][1] < 1.02
+  assert 0.7 < slope["n_slope"] < 0.9   # what the old claim tested
+  assert abs(slope["n_slope"] - slope["n_slope_expected"]) < 0.01
+  assert abs(const["measured"] - c_true) < 0.01
+  assert const["verdict"] == "supported"       # 0.9 / (1 / 1.3) = 1.17
+  assert const["reference"]["value"] == memories.PAPER_GUIDES["linear"][0]
+  # N = c d^2 (not the paper's law): N ln N grows faster than d^2.
+  claims, _ = memories.summarize(cfg, _caps("identity", (8, 16, 32, 64, 128),
+                                            0, lambda P, s: 0.2 * P))
+  assert {c["id"]: c for c in claims}["linear_slope"]["verdict"] == "refuted"
+  # A constant far from the paper's guide is refuted.
+  claims, _ = memories.summarize(cfg, _caps(
+      "identity", (8, 16, 32, 64), 0,
+      lambda P, s: float(memories.solve_n_log_n(3.0 * P))))
+  assert {c["id"]: c for c in claims}["linear_constant"]["verdict"] == "refuted"
+
+
+def test_fixed_regime_fits_only_capacities_above_M():
+  # N = 0.8 m d: the shapes with m d <= 40 store N <= M = 32 and are
+  # identity-regime points; they are dropped, and so is a failed floor.
+  cfg = _summary_cfg("mlp", ("identity", "fixed"))
+  caps = _caps("fixed", (4, 6, 8, 16, 32), 1.0, lambda P, s: 0.8 * P)
+  caps += _caps("identity", (4, 8, 16), 1.0, lambda P, s: float(
+      memories.solve_n_log_n(2.9 * P)) if P > 16 else 0)
+  claims, fits = memories.summarize(cfg, caps)
+  ids = {c["id"]: c for c in claims}
+  assert ids["mlp_fixed_slope"]["n_points"] == 3 * 3   # d = 8, 16, 32
+  assert fits["fixed"]["n_dropped"] == 2 * 3           # d = 4, 6
+  assert abs(ids["mlp_fixed_slope"]["measured"] - 1) < 1e-9
+  assert abs(ids["mlp_fixed_constant"]["measured"] - 0.8) < 1e-9
+  assert ids["mlp_identity_slope"]["n_points"] == 2 * 3  # d = 4 failed
+  assert "n_slope" not in ids["mlp_fixed_slope"]         # N is the law
+
+
+def test_bisection_follows_the_original_search():
+  # True capacity 19 on [8, 32]: probes int((lo + hi) / 2) until
+  # hi - lo <= 1 or hi <= 1.01 lo; the ends are never tested.
+  b = memories.Bisection(8, 32, 0.01)
+  probes = []
+  while b.next_candidates():
+    (N,) = b.next_candidates()
+    probes.append(N)
+    b.results[N] = N <= 19
+  assert probes == [20, 14, 17, 18, 19] and b.lo == 19 and b.hi == 20
+  # Nothing stored: the floor d is returned untested, as in the original.
+  b = memories.Bisection(8, 32, 0.01)
+  while b.next_candidates():
+    b.results[b.next_candidates()[0]] = False
+  assert b.lo == 8 and b.hi == 9
+  # The search never starts below N = d, whatever the guess.
+  cfg = _cfg()
+  cfg.search.guess.identity = 1e-3
+  assert memories.first_bracket(cfg, "identity", models.MemoryShape(16))[0] == 16
+  cfg.search.mode = "bisect"
+  assert memories.first_bracket(cfg, "identity",
+                                models.MemoryShape(16)) == (16, 128)
+
+
+def test_log_axis_labels_are_plain_and_minor_labels_off(tmp_path):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots()
+  ax.plot([20, 70], [20, 70])
+  ax.set_xscale("log")
+  memories.log_axis(ax.xaxis, 20, 70)
+  fig.canvas.draw()
+  lo, hi = ax.get_xlim()
+  shown = lambda ticks: [t.get_text() for t in ticks
+                         if lo <= t.get_position()[0] <= hi and t.get_text()]
+  assert shown(ax.get_xticklabels()) == ["20", "50"]
+  assert shown(ax.xaxis.get_minorticklabels()) == []
+  plt.close(fig)

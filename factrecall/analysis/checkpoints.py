@@ -61,8 +61,9 @@ def _hp_from_json(d):
 
 def save(base, setup, hp, params, info=None):
   """Writes base.npz (params) then base.json (setup, hp, info) atomically."""
-  if not isinstance(setup.model, models.TransformerShape):
-    raise ValueError("only TransformerShape members are supported")
+  if not isinstance(setup.model, (models.TransformerShape,
+                                  models.ActTransformerShape)):
+    raise ValueError("only one-layer transformer members are supported")
   os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)
   arrays = {k: np.asarray(v) for k, v in params.items()}
   tmp = base + ".tmp.npz"
@@ -81,7 +82,9 @@ def load(base):
   """The Member saved at base (.npz + .json)."""
   with open(base + ".json") as f:
     meta = json.load(f)
-  setup = train.Setup(model=models.TransformerShape(**meta["model"]),
+  shape_cls = (models.ActTransformerShape if "act" in meta["model"]
+               else models.TransformerShape)
+  setup = train.Setup(model=shape_cls(**meta["model"]),
                       task=tasks.TaskShape(**meta["task"]), **meta["setup"])
   with np.load(base + ".npz") as z:
     params = {k: jnp.asarray(z[k]) for k in z.files}
@@ -115,6 +118,10 @@ def train_models(cfg, wd, progress=None):
   out = []
   for i, (d, H, d_h, m) in enumerate(cfg.models):
     shape = models.TransformerShape(d=int(d), H=int(H), d_h=int(d_h), m=int(m))
+    act = cfg.get("act", "relu")  # an MLP activation other than the paper's
+    if act != "relu":
+      shape = models.ActTransformerShape(shape.d, shape.H, shape.d_h, shape.m,
+                                         act)
     seed = cfg.seed + i
     name = f"{shape.name()}_S{t.S}_R{t.R}_D{t.D}_s{seed}"
     base = os.path.join(wd.checkpoints, "models", name)

@@ -1,22 +1,33 @@
 """Crosstalk: pairwise angles between MLP keys (SPEC section 7, Gupta et al.).
 
-Two key sites of the one-layer transformer at the EOS position: the MLP input
-h (input of W1) and the post-ReLU hidden vector (input of W2). Kinds of keys:
-  (a) "random": single tokens. This model only computes the EOS position, so
-      "random tokens of unrelated sequences" becomes the key of each token v
-      alone: the attention output when EOS attends only to v,
-      h_v = concat_h(E_v V_h) O, and the MLP's hidden vector of h_v; every
-      non-EOS token of the vocabulary (subjects, relations, noise) once.
-  (b) "factual": the EOS query of every (s, r) prompt, under several draws of
-      noise/positions; only pairs of *different* facts are compared.
-  (c) "noise_seq" (reported, not in claims): EOS of T-1 noise tokens + EOS.
-      Attention averages ~T tokens, so these keys collapse onto one mean
-      direction (angles near 0), which is why (a) uses single tokens.
+Keys are the activations the model computes at real positions of real task
+sequences: each position t queries with its own token (score_s =
+(x_s K_h) . (x_t Q_h) / sqrt(d_h) over positions s <= t, the model's own
+attention; at the EOS position this is exactly the trained model's
+computation). Two sites: the MLP input h (input of W1) and the hidden vector
+act(h W1 + b1) (input of W2). Three kinds of keys, as Gupta et al. take
+them in pretrained language models:
+  "random": one random position of each of n_random sequences with no fact
+      (T-1 noise tokens and EOS);
+  "subject": the subject's position in fact prompts (their "last subject
+      token");
+  "eos": the EOS query of fact prompts (where the fact is read out).
+Every (s, r) prompt is drawn n_contexts times (noise and positions); only
+pairs of *different* facts are compared.
 Angles theta_ij = arccos(k_i.k_j / |k_i||k_j|) in degrees over random pairs;
 zero keys (all neurons off) have no angle and are dropped (their fraction is
-reported). Orthogonality is measured by dev = mean |theta - 90 deg|; CIs
-resample keys (a cluster bootstrap: pairs sharing a key are not independent).
+reported). Orthogonality is dev = mean |theta - 90 deg|; CIs resample keys
+(a cluster bootstrap: pairs sharing a key are not independent).
+
+The null of every claim is the same site of the same model before training
+(same shape, embeddings and initial weights): a post-ReLU key lies in the
+positive orthant, so its angles are at most 90 deg by construction, and an
+attention output averages ~t token vectors; only a difference from the
+untrained model says what training did. Centred keys (the mean key of the
+set subtracted) are reported beside the claims.
 """
+import functools
+
 import numpy as np
 
 from factrecall import checks
@@ -28,8 +39,9 @@ from factrecall.checks import Int, Real, Seq
 from factrecall.output import UserError
 
 SITES = ("h", "hidden")
-KINDS = ("random", "factual")
-ALL_KINDS = KINDS + ("noise_seq",)
+KINDS = ("random", "subject", "eos")
+FACTUAL = ("subject", "eos")
+MODELS = ("trained", "untrained")
 
 
 # ---------------------------------------------------------------- math
@@ -133,20 +145,21 @@ def boot_ci(values, boots):
 def validate(cfg):
   """Checks across fields (each field alone: configs/crosstalk.py RULES)."""
   checkpoints_validate(cfg)
-  # Memory guard: every model's key sets stay in memory until the claims:
-  # unit keys (float64) of both sites for each kind, the pairs and their
-  # angles, and the |angle - 90| matrix of the claims' sets of <= 8192
-  # keys; while a model is measured, its prompts' tokens and activations.
+  # Memory guard: every model's key sets (trained and untrained; centred
+  # sets keep only their statistics) stay in memory until the claims: unit
+  # keys (float64) of both sites for each kind, the pairs (2 int64) and
+  # their angles, and the float32 |angle - 90| matrix of sets of <= 8192
+  # keys; while a model is measured, its prompts' per-position activations.
   t = cfg.task
-  n_noise = tasks.noise_count(t.S, t.R, t.n_noise)
-  n_keys = (t.S + t.R + n_noise, cfg.n_contexts * t.S * t.R, cfg.n_random)
-  cached = [n for n in n_keys[:2] if n <= 8192]
+  n_fact = cfg.n_contexts * t.S * t.R
+  n_keys = (cfg.n_random, n_fact, n_fact)
+  cached = [n for n in n_keys if n <= 8192]
   kept, peak = 0, 0
-  for d, _, _, m in cfg.models:
-    kept += (8 * sum(n_keys) * (d + m) + 6 * 24 * cfg.n_pairs +
-             8 * sum(n * n for n in cached))
-    peak = max(peak, sum(n_keys[1:]) * (8 * t.T + 12 * (d + m)) +
-               24 * max(cached, default=0) ** 2)
+  for d, H, _, m in cfg.models:
+    kept += 2 * (8 * sum(n_keys) * (d + m) + 6 * 24 * cfg.n_pairs +
+                 2 * 4 * sum(n * n for n in cached))
+    peak = max(peak, (n_fact + cfg.n_random) * t.T * (
+        4 * (3 * d + 2 * m) + 8 * H * t.T) + 24 * max(cached, default=0) ** 2)
   checks.check_memory(kept + peak, cfg.memory_gib,
                       f"n_contexts={cfg.n_contexts}, n_random={cfg.n_random}, "
                       f"n_pairs={cfg.n_pairs}, task.S={t.S}, task.R={t.R}, "
@@ -200,26 +213,87 @@ def checkpoints_validate(cfg):
                       "training")
 
 
-def collect_keys(member, cfg):
-  """{(site, kind): (X, groups)} for one trained member."""
+def position_keys(shape, params, E_VxD, tok_BxT):
+  """(h, hidden) at every position (B x T x d, B x T x m): position t
+  queries with its own token over positions s <= t (at the last position,
+  EOS, the model's own computation)."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  f = _position_keys_fn(shape)
+  out = [f(params, E_VxD, jnp.asarray(tok_BxT[i:i + 1024]))
+         for i in range(0, len(tok_BxT), 1024)]
+  return (np.concatenate([np.asarray(o[0]) for o in out]),
+          np.concatenate([np.asarray(o[1]) for o in out]))
+
+
+@functools.lru_cache(maxsize=None)
+def _position_keys_fn(shape):
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from factrecall import models  # pylint: disable=g-import-not-at-top
+  act = models.ACTIVATIONS[getattr(shape, "act", "relu")]
+
+  @jax.jit
+  def f(p, E, tok):
+    x_BxTxD = E[tok]
+    q = jnp.einsum("btd,hdk->bhtk", x_BxTxD, p["Q"])
+    k = jnp.einsum("btd,hdk->bhtk", x_BxTxD, p["K"])
+    v = jnp.einsum("btd,hdk->bhtk", x_BxTxD, p["V"])
+    s_BxHxTxS = jnp.einsum("bhtk,bhsk->bhts", q, k) / jnp.sqrt(shape.d_h)
+    T = tok.shape[1]
+    s_BxHxTxS = jnp.where(jnp.tri(T, dtype=bool), s_BxHxTxS, -jnp.inf)
+    a = jax.nn.softmax(s_BxHxTxS, axis=-1)
+    heads = jnp.einsum("bhts,bhsk->bthk", a, v)
+    h = heads.reshape(tok.shape + (-1,)) @ p["O"]
+    return h, act(h @ p["W1"] + p["b1"])
+  return f
+
+
+def prompts(member, cfg):
+  """The prompts keys are read from: fact prompts (n_contexts draws of every
+  (s, r)) with their subject positions and fact ids, and n_random noise-only
+  sequences with one random non-EOS position each."""
   st = member.state()
-  toks, facts = [], []
+  toks, facts, subj = [], [], []
   for c in range(cfg.n_contexts):
     tok, s, r, _ = checkpoints.fact_prompts(member, st, 1000 + c)
     toks.append(tok)
     facts.append(s * int(member.hp["R"]) + r)
-  hf, kf = checkpoints.activations(member, np.concatenate(toks), st)
-  hn, kn = checkpoints.activations(
-      member, checkpoints.noise_prompts(member, 0, cfg.n_random), st)
-  ht, kt = checkpoints.token_keys(member, st)
-  g = np.concatenate(facts)
-  return {("h", "random"): (ht, None), ("hidden", "random"): (kt, None),
-          ("h", "factual"): (hf, g), ("hidden", "factual"): (kf, g),
-          ("h", "noise_seq"): (hn, None), ("hidden", "noise_seq"): (kn, None)}
+    subj.append(np.argmax(tok == s[:, None], axis=1))
+  noise = checkpoints.noise_prompts(member, 0, cfg.n_random)
+  T = noise.shape[1]
+  pos = np.random.default_rng([cfg.seed, int(member.hp["seed"]), 11]).integers(
+      0, T - 1, cfg.n_random)
+  return dict(fact=np.concatenate(toks), fact_ids=np.concatenate(facts),
+              subject_pos=np.concatenate(subj), noise=noise, noise_pos=pos)
+
+
+def collect_keys(member, params, pr):
+  """{(site, kind): (X, groups)} of one model (trained or untrained params)
+  on the prompts pr."""
+  st = member.state()
+  shape = member.setup.model
+  hf, kf = position_keys(shape, params, st["E"], pr["fact"])
+  hn, kn = position_keys(shape, params, st["E"], pr["noise"])
+  rows = np.arange(len(pr["fact"]))
+  pick = lambda X, pos: X[np.arange(len(pos)), pos]
+  g = pr["fact_ids"]
+  return {("h", "random"): (pick(hn, pr["noise_pos"]), None),
+          ("hidden", "random"): (pick(kn, pr["noise_pos"]), None),
+          ("h", "subject"): (hf[rows, pr["subject_pos"]], g),
+          ("hidden", "subject"): (kf[rows, pr["subject_pos"]], g),
+          ("h", "eos"): (hf[:, -1], g), ("hidden", "eos"): (kf[:, -1], g)}
+
+
+class _Stats:
+  """What is kept of a reported key set: its statistics and zero fraction."""
+
+  def __init__(self, ks):
+    self.stats, self.zero_frac = ks.stats, ks.zero_frac
 
 
 def run(cfg, wd):
-  """Trains/reloads the models, measures key angles, figures and claims."""
+  """Trains/reloads the models, measures key angles of each trained model
+  and of its untrained self, figures and claims."""
   from factrecall import plots  # pylint: disable=g-import-not-at-top
   prog = progress_lib.Progress(len(cfg.models) * cfg.train.max_steps,
                                desc=cfg.name, enabled=wd.is_writer)
@@ -229,102 +303,136 @@ def run(cfg, wd):
   rng = np.random.default_rng(cfg.seed)
   per_model, new = [], []
   for name, member, rec in trained:
-    keys = collect_keys(member, cfg)
-    sets = {sk: KeySet(X, cfg.n_pairs, rng, g) for sk, (X, g) in keys.items()}
-    row = dict(rec, kind="crosstalk", key="crosstalk|" + name, model=name,
-               **stats_fields(sets))
-    per_model.append((name, member, rec, sets, row))
+    pr = prompts(member, cfg)
+    sets, centred, row = {}, {}, dict(rec, kind="crosstalk",
+                                      key="crosstalk|" + name, model=name)
+    for which, params in (("trained", member.params),
+                          ("untrained", member.state()["params"])):
+      keys = collect_keys(member, params, pr)
+      sets[which] = {sk: KeySet(X, cfg.n_pairs, rng, g)
+                     for sk, (X, g) in keys.items()}
+      # Centred keys are reported, not claimed: only their statistics kept.
+      centred[which] = {sk: _Stats(KeySet(X - X.mean(0), cfg.n_pairs, rng, g))
+                        for sk, (X, g) in keys.items()}
+      row.update({f"{which}_{k}": v
+                  for k, v in stats_fields(sets[which]).items()})
+      row.update({f"{which}_centred_{k}": v for k, v in stats_fields(
+          centred[which]).items() if not k.endswith("zero_frac")})
+    per_model.append((name, member, rec, sets, centred, row))
     if row["key"] not in done:
       new.append(row)
   wd.append(new)
 
-  claims = _claims(cfg, per_model, rng)
+  claims = _claims(cfg, [(n, s) for n, _, _, s, _, _ in per_model], rng)
+  centred_claims = _claims(cfg, [(n, c) for n, _, _, _, c, _ in per_model],
+                           rng, judge=False)
   if wd.is_writer:
     for site in SITES:
       _histogram(plots, wd.figure(f"crosstalk_{site}"), site, per_model,
                  cfg.bins)
   return {"experiment": cfg.name, "claims": claims,
+          "centred": [{k: c[k] for k in ("id", "measured", "trained",
+                                         "untrained")}
+                      for c in centred_claims],
           "models": [row for *_, row in per_model]}
 
 
-def _claims(cfg, per_model, rng):
-  """Claims (a) hidden vs input and (b) factual vs random, per site."""
+def _claims(cfg, per_model, rng, judge=True):
+  """Claims (a) hidden vs input per kind and (b) factual vs random per site
+  and factual kind, each as trained minus untrained (the null); judge=False:
+  the same rows for a reported variant (no verdict, no CI).
+
+  per_model: [(name, {"trained"|"untrained": {(site, kind): KeySet}})].
+  """
+  def dev_of(sets):
+    return lambda sk: sets[sk].stats["dev"]
+
+  # One key resample per set and replicate, shared by every claim (none for
+  # the reported variants: point values only).
+  boots = []
+  for _ in range(cfg.n_boot if judge else 0):
+    boots.append([{w: {sk: ks.boot_dev(rng) for sk, ks in m[w].items()}
+                   for w in MODELS} for _, m in per_model])
+
   def stat(fn):
-    point = np.mean([fn(lambda sk, s=sets: s[sk].stats["dev"])
-                     for *_, sets, _ in per_model])
-    boots = []
-    for _ in range(cfg.n_boot):
-      vals = []
-      for *_, sets, _ in per_model:
-        cache = {}
+    """(trained - untrained) of fn(dev) averaged over models, with the
+    trained and untrained values, and a key-resampling bootstrap CI."""
+    tr = np.mean([fn(dev_of(m["trained"])) for _, m in per_model])
+    un = np.mean([fn(dev_of(m["untrained"])) for _, m in per_model])
+    reps = [np.mean([fn(b["trained"].get) - fn(b["untrained"].get)
+                     for b in rep]) for rep in boots]
+    m, ci = boot_ci(tr - un, reps)
+    return m, ci, float(tr), float(un)
 
-        def dev(sk, sets=sets, cache=cache):
-          if sk not in cache:
-            cache[sk] = sets[sk].boot_dev(rng)
-          return cache[sk]
-        vals.append(fn(dev))
-      boots.append(np.mean(vals))
-    return boot_ci(point, boots)
+  def angle(which, site, kind):
+    return float(np.mean([m[which][(site, kind)].stats["mean"]
+                          for _, m in per_model]))
 
-  def mean_angle(site, kind):
-    return float(np.mean([s[(site, kind)].stats["mean"]
-                          for *_, s, _ in per_model]))
-
-  def devs(site, kind):
-    return float(np.mean([s[(site, kind)].stats["dev"]
-                          for *_, s, _ in per_model]))
-
-  n_models = len(per_model)
-  where = (f"{n_models} model(s) "
-           f"{', '.join(n for n, *_ in per_model)}; CI: key-resampling "
+  where = (f"{len(per_model)} model(s) "
+           f"{', '.join(n for n, _ in per_model)}; CI: key-resampling "
            f"bootstrap ({cfg.n_boot} replicates) of the mean over models")
+  ref = output.no_reference(
+      "Gupta et al. 2025 report the direction on pretrained language models "
+      "(and say nothing of an untrained null), not a number for this model")
+  verdict = (lambda ci: output.sign_verdict(ci, positive=True)) if judge \
+      else (lambda ci: "inconclusive")
   claims = []
   for kind in KINDS:
-    m, ci = stat(lambda dev, k=kind: dev(("h", k)) - dev(("hidden", k)))
+    m, ci, tr, un = stat(lambda dev, k=kind: dev(("h", k)) - dev(("hidden", k)))
     claims.append(output.claim(
         f"hidden_more_orthogonal_{kind}",
-        f"{kind} keys ({_KIND_TEXT[kind]}): "
-        f"hidden (post-ReLU, W2-input) keys are closer to orthogonal than "
-        f"MLP-input keys h; measured dev(h) - dev(hidden), dev = mean "
-        f"|angle - 90 deg| (mean angle h {mean_angle('h', kind):.1f} deg, "
-        f"dev {devs('h', kind):.1f}; hidden {mean_angle('hidden', kind):.1f} "
-        f"deg, dev {devs('hidden', kind):.1f}); {where}",
-        m, ci, output.sign_verdict(ci, positive=True),
-        reference=output.no_reference("Gupta et al. 2025 report the direction on pretrained language models, not a number for this model")))
+        f"{kind} keys ({_KIND_TEXT[kind]}): training makes hidden (W2-input) "
+        f"keys closer to orthogonal relative to MLP-input keys h than they "
+        f"are in the untrained model; measured [dev(h) - dev(hidden)] "
+        f"trained ({tr:+.2f}) minus untrained ({un:+.2f}), dev = mean "
+        f"|angle - 90 deg| (mean angles trained: h "
+        f"{angle('trained', 'h', kind):.1f}, hidden "
+        f"{angle('trained', 'hidden', kind):.1f} deg; untrained: h "
+        f"{angle('untrained', 'h', kind):.1f}, hidden "
+        f"{angle('untrained', 'hidden', kind):.1f} deg); {where}",
+        m, ci, verdict(ci), trained=tr, untrained=un, reference=ref))
   for site in SITES:
-    m, ci = stat(lambda dev, s=site: dev((s, "factual")) - dev((s, "random")))
-    claims.append(output.claim(
-        f"factual_less_orthogonal_{site}",
-        f"site {site}: keys of factual queries (EOS of (s, r) prompts, "
-        f"different facts) are less orthogonal than random-token keys "
-        f"({_KIND_TEXT['random']}); measured dev(factual) - "
-        f"dev(random) (mean angle factual {mean_angle(site, 'factual'):.1f} "
-        f"deg vs random {mean_angle(site, 'random'):.1f} deg); {where}",
-        m, ci, output.sign_verdict(ci, positive=True),
-        reference=output.no_reference("Gupta et al. 2025 report the direction on pretrained language models, not a number for this model")))
+    for kind in FACTUAL:
+      m, ci, tr, un = stat(lambda dev, s=site, k=kind:
+                           dev((s, k)) - dev((s, "random")))
+      claims.append(output.claim(
+          f"factual_less_orthogonal_{site}_{kind}",
+          f"site {site}: {kind} keys of fact prompts ({_KIND_TEXT[kind]}) are "
+          f"less orthogonal than random-position keys ({_KIND_TEXT['random']})"
+          f" by more than in the untrained model; measured [dev({kind}) - "
+          f"dev(random)] trained ({tr:+.2f}) minus untrained ({un:+.2f}) "
+          f"(mean angles trained: {kind} {angle('trained', site, kind):.1f} "
+          f"vs random {angle('trained', site, 'random'):.1f} deg); {where}",
+          m, ci, verdict(ci), trained=tr, untrained=un, reference=ref))
   return claims
 
 
 _KIND_TEXT = dict(
-    random="single tokens: attention output when EOS attends to one token, "
-    "every non-EOS token",
-    factual="EOS query of (s, r) prompts, pairs of different facts")
+    random="one random position of each noise-only sequence",
+    subject="the subject's position, pairs of different facts",
+    eos="the EOS query, pairs of different facts")
 
 
 def _histogram(plots, base, site, per_model, bins):
+  """Angle histograms at one site: a panel per model, trained (filled) and
+  untrained (outline) keys of each kind."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   n = len(per_model)
   fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
   edges = np.linspace(0, 180, bins + 1)
-  for ax, (name, member, rec, sets, _) in zip(axes[0], per_model):
-    for kind, color in zip(ALL_KINDS, ("tab:gray", "tab:red", "tab:blue")):
-      ks = sets[(site, kind)]
-      ax.hist(ks.theta, bins=edges, density=True, alpha=0.55, color=color,
-              label=f"{kind}: mean {ks.stats['mean']:.1f}°")
-    ax.axvline(90, color="k", lw=0.8, ls="--")
-    ax.set_title(f"{member.shape.name()} (acc {rec['accuracy']:.2f})",
-                 fontsize=8)
+  colors = dict(random="tab:gray", subject="tab:blue", eos="tab:red")
+  for ax, (name, member, rec, sets, _, _) in zip(axes[0], per_model):
+    for kind in KINDS:
+      ks = sets["trained"][(site, kind)]
+      ax.hist(ks.theta, bins=edges, density=True, alpha=0.45,
+              color=colors[kind], label=f"{kind}: {ks.stats['mean']:.1f}°")
+      ku = sets["untrained"][(site, kind)]
+      ax.hist(ku.theta, bins=edges, density=True, histtype="step", lw=0.9,
+              color=colors[kind], ls="--")
+    ax.axvline(90, color="k", lw=0.8, ls=":")
+    ax.set_title(f"{member.shape.name()} (acc {rec['accuracy']:.2f}); "
+                 "dashed: untrained", fontsize=7)
     ax.set_xlabel(f"pairwise angle at {site} (deg)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=6)
   axes[0][0].set_ylabel("density")
   plots.save(fig, base)
