@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from factrecall import bits
 from factrecall import checks
 from factrecall import models
 from factrecall import output
@@ -660,7 +661,9 @@ def run(cfg, wd):
     capacities.append(entry)
   prog.close()
   summary = summarize(cfg, capacities)
+  add_bits(cfg, summary, capacities, list(done.values()))
   if wd.is_writer:
+    bits.plot(wd.figure("bits_per_param"), {cfg.name: summary["bits"]})
     plots.capacity(wd.figure("capacity"), capacities, summary,
                    title=f"{cfg.name} ({cfg.task.scaling} scaling)")
     plots.training_curves(wd.figure("training_curves"),
@@ -929,3 +932,17 @@ def _protocol_ratio_claim(cfg, capacities):
       "bootstrap over shapes", m, ci, verdict, per_shape=rows, **split,
       reference=output.no_reference(
           "the paper evaluates only on its fixed 1024-sample set"))
+
+
+def add_bits(cfg, summary, capacities, records):
+  """Adds each shape's capacity in bits (summary["bits"]) and the
+  bits-per-parameter claims, over the shapes of the facts_per_param claim's
+  envelope."""
+  rows = bits.capacity_rows(cfg, capacities, records, tasks.sizes_for)
+  p = protocols(cfg)[0]
+  env = summary["fits"][p]["figure"]["envelope"]
+  summary["bits"] = rows
+  summary["claims"] += bits.bits_claims(
+      rows, env, cfg.fit.n_boot, cfg.seed, cfg.fit.guide_band,
+      f"{cfg.train.eval} evaluation, {cfg.task.scaling} scaling",
+      guide_facts_per_param=PAPER_C)

@@ -20,6 +20,7 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from factrecall import bits
 from factrecall import capacity
 from factrecall import checks
 from factrecall import models
@@ -693,7 +694,20 @@ def run(cfg, wd):
     caps += search_shape(cfg, regime, ratio, shape, done, wd.append, prog)
   prog.close()
   claims, fits = summarize(cfg, caps)
+  rows = bits.memory_rows(caps, list(done.values()), cfg.n_fixed)
+  for regime in cfg.regimes:
+    tag = "linear" if cfg.memory == "linear" else f"mlp_{regime}"
+    mine = [r for r in rows if r["regime"] == regime]
+    claims += bits.bits_claims(
+        mine, [], cfg.fit.n_boot, cfg.seed, cfg.fit.guide_factor,
+        f"{tag} memory, {len(mine)} capacities over sizes and seeds; D = the "
+        f"{'N' if regime == 'identity' else cfg.n_fixed} outputs",
+        prefix=tag + "_")
   if wd.is_writer:
+    bits.plot(wd.figure("bits_per_param"),
+              {f"{cfg.memory} {regime}": [r for r in rows
+                                          if r["regime"] == regime]
+               for regime in cfg.regimes})
     for regime in cfg.regimes:
       if cfg.memory == "linear":
         name, title = "linear_memory", "linear memory: capacity vs d²"
@@ -706,4 +720,4 @@ def run(cfg, wd):
            n_fixed=cfg.n_fixed if regime == "fixed" else None,
            guide=PAPER_GUIDES[tag][0])
   return {"experiment": cfg.name, "claims": claims, "capacities": caps,
-          "fits": fits}
+          "fits": fits, "bits": rows}

@@ -1,6 +1,7 @@
 """End to end through the CLI: output contract, resume, one-line errors."""
 import glob
 import json
+import math
 import os
 
 import pytest
@@ -22,9 +23,10 @@ def test_smoke_writes_contract_and_resumes(tmp_path, capsys):
   assert cli.entry(SMOKE + ["--workdir", wd]) == 0
   out = capsys.readouterr().out
   assert "loglog_slope" in out and "facts_per_param" in out
+  assert "bits_per_param" in out
   for f in ("config.json", "results.jsonl", "summary.json",
             "figures/capacity.png", "figures/capacity.pdf",
-            "figures/training_curves.png"):
+            "figures/training_curves.png", "figures/bits_per_param.png"):
     assert os.path.exists(os.path.join(wd, f)), f
   recs = _records(wd)
   for r in recs:
@@ -35,6 +37,11 @@ def test_smoke_writes_contract_and_resumes(tmp_path, capsys):
     assert r["params"] == 4 * 8 * 1 * 8 + 2 * 8 * 8
   summary = json.load(open(os.path.join(wd, "summary.json")))
   assert summary["experiment"] == "capacity"
+  # Bits at each shape's capacity: facts * log2 D stored, the information
+  # from the mean cross-entropy never above it.
+  for row in summary["bits"]:
+    assert abs(row["stored_bits"] - row["facts"] * math.log2(row["D"])) < 1e-9
+    assert not row["info_bits"] > row["stored_bits"] + 1e-9
   for c in summary["claims"]:
     assert set(c) >= {"id", "statement", "measured", "ci", "verdict"}
     assert c["verdict"] in ("supported", "refuted", "inconclusive")

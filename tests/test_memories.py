@@ -6,6 +6,7 @@ import os
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import pytest
 
 from factrecall import cli
 from factrecall import memories
@@ -114,7 +115,15 @@ def test_smoke_end_to_end_resume_and_bad_config(tmp_path, capsys):
   with open(os.path.join(wd, "summary.json")) as f:
     summary = json.load(f)
   ids = {c["id"]: c for c in summary["claims"]}
-  assert set(ids) == {"linear_constant", "linear_slope"}
+  assert set(ids) == {"linear_constant", "linear_slope",
+                      "linear_bits_per_param"}
+  # Bits at capacity: N log2 N stored over d^2 parameters, the information
+  # from the stored member's mean cross-entropy never above it.
+  for row in summary["bits"]:
+    assert row["stored_bits"] == pytest.approx(row["facts"] *
+                                               np.log2(row["facts"]))
+    assert row["info_bits"] <= row["stored_bits"] + 1e-9
+  assert ids["linear_bits_per_param"]["reference"]["value"] == 2.0
   for c in ids.values():
     assert c["verdict"] in ("supported", "refuted", "inconclusive")
     assert c["ci"][0] <= c["measured"] <= c["ci"][1]
@@ -122,6 +131,8 @@ def test_smoke_end_to_end_resume_and_bad_config(tmp_path, capsys):
   assert 0.3 < ids["linear_constant"]["measured"] < 3
   for ext in ("png", "pdf"):
     assert os.path.getsize(os.path.join(wd, "figures", f"linear_memory.{ext}"))
+    assert os.path.getsize(os.path.join(wd, "figures",
+                                        f"bits_per_param.{ext}"))
   # Resume: nothing retrained, nothing duplicated, same claims.
   assert cli.entry(["--config=linear_memory:smoke", "--workdir", wd]) == 0
   with open(os.path.join(wd, "results.jsonl")) as f:

@@ -1,0 +1,85 @@
+"""Capacity in bits: the stored-bits and information measures by hand."""
+import math
+
+import numpy as np
+import pytest
+
+from factrecall import bits
+
+
+def test_bits_of_a_model_right_on_k_of_n_facts():
+  # D = 8 answers (3 bits per fact); N = 10 facts, right on k = 5 with a
+  # cross-entropy of 0.5 bits each, the other 5 at 4 bits (confidently
+  # wrong, worse than the uniform 3 bits: they add nothing).
+  D, N, k = 8, 10, 5
+  ce = [0.5] * k + [4.0] * (N - k)
+  assert bits.stored_bits(N, D) == 30.0
+  assert bits.information_bits(ce, D) == pytest.approx(5 * 2.5)
+  # From the mean only: 10 * (3 - 2.25) = 7.5, below the per-fact 12.5
+  # (Jensen) ...
+  mean_nats = np.mean(ce) * math.log(2)
+  assert bits.information_bits_from_mean(N, mean_nats, D) == \
+      pytest.approx(7.5)
+  # ... and equal to it when no fact is worse than uniform (wrong = 3 bits).
+  ce_u = [0.5] * k + [3.0] * (N - k)
+  assert bits.information_bits(ce_u, D) == pytest.approx(12.5)
+  assert bits.information_bits_from_mean(
+      N, np.mean(ce_u) * math.log(2), D) == pytest.approx(12.5)
+  # A perfect model holds every stored bit; a uniform one none.
+  assert bits.information_bits([0.0] * N, D) == bits.stored_bits(N, D)
+  assert bits.information_bits([3.0] * N, D) == 0.0
+  assert bits.information_bits_from_mean(N, 10.0, D) == 0.0
+
+
+def _records():
+  # Two seeds stored k = 4 of shape "a" with final mean CEs 0.2 and 0.4
+  # nats; a failed member and a smaller k do not count.
+  r = lambda k, st, loss, shape="a": dict(shape=shape, k=k, status=st,
+                                          curves={"loss": [2.0, loss]})
+  return [r(4, "success", 0.2), r(4, "success", 0.4), r(5, "failed", 0.1),
+          r(3, "success", 0.05), r(4, "success", 9.0, shape="b")]
+
+
+def test_capacity_rows_and_claims_from_records():
+  ce, k = bits.capacity_ce(_records(), "a", 4)
+  assert k == 4 and ce == pytest.approx(0.3)
+
+  class Cfg:  # the fields capacity_rows reads
+    class task:  # pylint: disable=invalid-name
+      scaling, D = "equal", 8
+
+  caps = [dict(shape="a", k=4, facts=16, params=100)]
+  rows = bits.capacity_rows(Cfg, caps, _records(),
+                            lambda k, sc, D: (k, k, D))
+  (row,) = rows
+  assert row["stored_bits"] == 48.0 and row["D"] == 8
+  assert row["info_bits"] == pytest.approx(16 * (3 - 0.3 / math.log(2)))
+  assert row["info_bits_per_param"] == pytest.approx(row["info_bits"] / 100)
+  claims = bits.bits_claims(rows, [100], 50, 0, 1.5, "test",
+                            guide_facts_per_param={"value": 0.15,
+                                                   "source": "guide"})
+  ids = {c["id"]: c for c in claims}
+  assert ids["bits_per_param"]["measured"] == pytest.approx(
+      row["info_bits_per_param"])
+  assert ids["bits_per_param"]["reference"]["value"] == 2.0
+  assert ids["stored_bits_per_param"]["reference"]["value"] == \
+      pytest.approx(0.45)
+  assert ids["stored_bits_per_param"]["measured"] == pytest.approx(0.48)
+  # One shape: no bootstrap interval, so no verdict either way.
+  assert ids["bits_per_param"]["verdict"] == "inconclusive"
+
+
+def test_memory_rows_use_the_stored_members_loss():
+  caps = [dict(regime="identity", d=4, m=0, seed=0, N=8, params=16),
+          dict(regime="fixed", d=4, m=4, seed=1, N=40, params=16)]
+  recs = [dict(regime="identity", d=4, m=0, seed=0, N=8, status="success",
+               loss=0.1),
+          dict(regime="identity", d=4, m=0, seed=0, N=8, status="success",
+               loss=0.3),
+          dict(regime="fixed", d=4, m=4, seed=1, N=40, status="failed",
+               loss=0.0)]
+  rows = bits.memory_rows(caps, recs, n_fixed=32)
+  assert rows[0]["stored_bits"] == 24.0      # 8 facts * log2 8
+  assert rows[0]["info_bits"] == pytest.approx(8 * (3 - 0.1 / math.log(2)))
+  assert rows[1]["stored_bits"] == 200.0     # 40 * log2 32
+  assert math.isnan(rows[1]["info_bits"])   # its stored member is unknown
