@@ -475,6 +475,7 @@ def plot(base, corr, trained, fits, list_frac):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from matplotlib import ticker  # pylint: disable=g-import-not-at-top
   panels = []
   if corr:
     panels += [("correlation memory: every answer top-1", corr, "all_top1",
@@ -516,6 +517,9 @@ def plot(base, corr, trained, fits, list_frac):
         ax.axvline(CORR_LIMIT, color="C3", lw=0.8, ls=":",
                    label="extreme-value limit 1/8")
     ax.set_xscale("log")
+    xs_all = [r[field] for r in recs]
+    memories.log_axis(ax.xaxis, min(xs_all), max(xs_all))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("P(every association retrieved)")
     ax.set_title(title, fontsize=9)
