@@ -125,7 +125,10 @@ def bits_claims(rows, envelope, n_boot, seed, band, where,
       f"mean over {len(best)} capacities ({best_what}), CI: bootstrap over "
       f"them ({where}). Departs from their "
       "protocol: synthetic facts at the 99%-accuracy capacity, not a "
-      "language model trained to saturation",
+      "language model trained to saturation. The measure cannot exceed "
+      f"the stored bits facts * log2 D per parameter ({sb:.3g} here), so a "
+      "value below 2 means fewer than 2 / log2 D facts per parameter are "
+      "stored",
       ib, ib_ci, output.interval_verdict(ib_ci, ref / band, ref * band),
       stored_bits_per_param=sb, stored_bits_per_param_ci=sb_ci,
       per_shape=rows, stored_over_info=sb / ib if ib else None,
