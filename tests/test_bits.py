@@ -83,3 +83,18 @@ def test_memory_rows_use_the_stored_members_loss():
   assert rows[0]["info_bits"] == pytest.approx(8 * (3 - 0.1 / math.log(2)))
   assert rows[1]["stored_bits"] == 200.0     # 40 * log2 32
   assert math.isnan(rows[1]["info_bits"])   # its stored member is unknown
+
+
+def test_mlp_memory_bits_are_judged_per_trained_weight():
+  # d = m = 4: the paper counts m d = 16 parameters, the MLP trains
+  # W1 (16), b1 (4) and W2 (16) = 36 weights.
+  caps = [dict(regime="identity", d=4, m=4, seed=s, N=8, params=16)
+          for s in (0, 1)]
+  recs = [dict(regime="identity", d=4, m=4, seed=s, N=8, status="success",
+               loss=0.0) for s in (0, 1)]
+  rows = bits.memory_rows(caps, recs, n_fixed=32)
+  assert [r["weights"] for r in rows] == [36, 36]
+  (c,) = [c for c in bits.bits_claims(rows, [], 20, 0, 1.25, "test")
+          if c["id"] == "bits_per_param"]
+  assert c["measured"] == pytest.approx(24 / 36)       # 8 * 3 bits / 36
+  assert c["info_bits_per_paper_param"] == pytest.approx(24 / 16)
