@@ -106,9 +106,15 @@ def summarize(cfg, recs):
     table.append(row)
   what = dynamics.variant(cfg)
   thr_s = "none" if thr is None else f"{thr:g}"
+  # A ratio tells "no stage" only if its seeds learned the relation (else
+  # the budget ended before any stage could start).
+  learned = [float(np.mean([r["stages"]["t_rel"] is not None
+                            for r in by[rho]])) for rho in ratios]
+  blind = [rho for rho, f, l in zip(ratios, frac, learned)
+           if f < 0.5 and l < 0.5]
   verdict = "inconclusive"  # e.g. not seen at all within the budget
   if thr is not None and ci[0] is not None and ci[1] is not None:
-    if ci[0] > 1:
+    if ci[0] > 1 and not blind:
       verdict = "supported"
     elif ci[1] <= 1:
       verdict = "refuted"  # seen already with no more subjects than relations
@@ -125,8 +131,12 @@ def summarize(cfg, recs):
       "of seeds seeing it per ratio: " + ", ".join(
           f"{rho:g}: {f:.2f}" for rho, f in zip(ratios, frac)) +
       f"; threshold {thr_s}; CI: seeds resampled per ratio (inf: not "
-      f"seen at the largest ratio); {what}",
-      thr, ci, verdict, by_ratio=table,
+      f"seen at the largest ratio)" + (
+          "; inconclusive below it: at S/R = " +
+          ", ".join(f"{rho:g}" for rho in blind) + " most seeds never "
+          f"learned the relation within {cfg.sr.max_steps} steps, so no "
+          "stage could start" if blind else "") + f"; {what}",
+      thr, ci, verdict, by_ratio=table, relation_learned_fraction=learned,
       reference=output.reference(
           "S ≫ R", "Nichani et al. 2025 Sec. 5 / Fig. 5: the hallucination "
           "stage when S ≫ R (qualitative, no ratio given)"))]

@@ -39,3 +39,31 @@ def test_smoke_writes_the_output_contract_and_checks_pairs(tmp_path, capsys):
                     str(tmp_path / "bad"), "--config.sr.pairs=((2,8),(4,8))"]
                    ) == 2
   assert "sr.pairs" in capsys.readouterr().err
+
+
+def _rec(S, R, t_rel, uniform, t_subj=None, length=None):
+  keys = ("t_rel", "t_subj", "stage_length", "uniform_steps", "plateau_loss",
+          "plateau_steps", "halluc_peak")
+  st = dict.fromkeys(keys)
+  st.update(t_rel=t_rel, t_subj=t_subj, stage_length=length,
+            uniform_steps=uniform, plateau_steps=0)
+  return dict(S=S, R=R, stages=st)
+
+
+def test_summary_needs_the_relation_learned_below_the_threshold():
+  cfg = cli.load_config("sr_ratio:smoke")   # pairs (2, 8), (8, 2)
+  seen = [_rec(8, 2, 100, 500, 900, 800) for _ in range(2)]
+  # S/R = 1/4 learned the relation and showed no stage: the stage starts
+  # above S/R = 1, supported.
+  ok = [_rec(2, 8, 300, 0, 300, 0) for _ in range(2)]
+  c = sr_ratio.summarize(cfg, ok + seen)["claims"][0]
+  assert (c["measured"], c["ci"], c["verdict"]) == (4.0, [4.0, 4.0],
+                                                    "supported")
+  # It never learned the relation: no stage could start, inconclusive.
+  blind = [_rec(2, 8, None, 0) for _ in range(2)]
+  c = sr_ratio.summarize(cfg, blind + seen)["claims"][0]
+  assert c["measured"] == 4.0 and c["verdict"] == "inconclusive"
+  # Seen already at S/R = 1/4: refuted.
+  early = [_rec(2, 8, 100, 500, 900, 800) for _ in range(2)]
+  c = sr_ratio.summarize(cfg, early + seen)["claims"][0]
+  assert c["measured"] == 0.25 and c["verdict"] == "refuted"
