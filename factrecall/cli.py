@@ -25,8 +25,18 @@ from factrecall import checks
 from factrecall import output
 from factrecall.output import UserError
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "configs")
+def _config_dir():
+  """configs/ of the repository (a source checkout or editable install), else
+  the copy installed as factrecall/configs (setup.py packages it there)."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  for d in (os.path.join(os.path.dirname(here), "configs"),
+            os.path.join(here, "configs")):
+    if os.path.isfile(os.path.join(d, "capacity.py")):
+      return d
+  return os.path.join(here, "configs")
+
+
+CONFIG_DIR = _config_dir()
 
 
 def config_names():
@@ -240,6 +250,12 @@ def use_all_cores():
     n = max(n, 2)
     os.environ["XLA_FLAGS"] = (
         flags + f" --xla_force_host_platform_device_count={n}").strip()
+
+
+def console():
+  """The `factrecall` command that pip installs: experiments/sweep.py."""
+  use_all_cores()
+  sys.exit(entry())
 
 
 def entry(argv=None):
