@@ -47,3 +47,48 @@ def test_constraints_pin_what_setup_requires():
   assert not any(p.startswith("factrecall") for p in pins)
   major, minor = (int(x) for x in pins["jax"].split(".")[:2])
   assert (major, minor) >= (0, 10)
+
+
+def test_progress_on_a_narrow_terminal_stays_on_one_line():
+  import fcntl
+  import struct
+  import termios
+  from factrecall import progress
+  master, slave = os.openpty()
+  fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+  stream = os.fdopen(slave, "w")
+  try:
+    p = progress.Progress(1000, desc="capacity", stream=stream)
+    assert p.tty and progress.terminal_width(stream) == 40
+    for i in range(5):
+      p.update(100, note="d8_H8_dh1_m8 round 3 of the search, seed 2 " * 2,
+               force=True)
+    stream.flush()
+    out = os.read(master, 65536).decode()
+  finally:
+    stream.close()
+    os.close(master)
+  assert "\n" not in out.replace("\r\n", "") and out.count("\r") == 5
+  for seg in out.split("\r")[1:]:
+    assert 0 < len(seg) <= 39, (len(seg), seg)
+    assert seg.startswith("capacity [")
+
+
+def test_eta_is_planned_work_over_the_rate_since_the_first_work(monkeypatch):
+  from factrecall import progress
+  clock = [100.0]
+  monkeypatch.setattr(progress.time, "time", lambda: clock[0])
+  p = progress.Progress(1000, enabled=False)
+  clock[0] = 160.0       # a minute of set-up (imports, compile) first
+  p.update(10)           # the first chunk: the rate is timed from here
+  assert p.eta() != p.eta()  # nan: no rate yet
+  etas = []
+  for _ in range(9):     # then a steady 10 units per second
+    clock[0] += 10.0
+    p.update(100)
+    etas.append(p.eta())
+  # 910 done, 90 left at 10/s; the set-up minute does not inflate it, and on
+  # a steady machine the estimate only falls.
+  assert etas[-1] == pytest.approx(9.0)
+  assert etas[0] == pytest.approx(89.0)
+  assert all(a > b for a, b in zip(etas, etas[1:]))
