@@ -133,6 +133,12 @@ def get_config(arg=None):
   return c
 
 
+# Fields that only analyse the trained results (the fits, bands and bootstrap
+# of the claims, and the training curves drawn): changing them re-fits
+# summary.json and redraws the figures from results.jsonl without training
+# again.
+ANALYSIS = ("fit.", "plot_curves")
+
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are capacity.validate's.
 RULES = {

@@ -583,7 +583,7 @@ def _histogram(plots, base, site, per_layer, bins, center):
   n = len(per_layer)
   cols = min(3, n)
   rows = -(-n // cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows),
+  fig, axes = plots.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows),
                            squeeze=False)
   edges = np.linspace(0, 180, bins + 1)
   for ax in axes.flat[n:]:
@@ -601,4 +601,4 @@ def _histogram(plots, base, site, per_layer, bins, center):
     ax.legend(fontsize=6, loc="upper left")
   for row in axes:
     row[0].set_ylabel("density")
-  plots.save(fig, base)
+  return plots.save(fig, base)
