@@ -97,8 +97,12 @@ def render(workdir):
                  "</tr><tr>" + "".join(f"<td>{v}</td>" for v in
                                        members.values()) + "</tr></table>")
   parts.append("<h2>Claims</h2>" + claims_html(summary.get("claims", [])))
-  for d in summary.get("departures", []) or []:
-    parts.append(f"<p><small>{html.escape(str(d))}</small></p>")
+  departures = (summary.get("departures") or
+                (summary.get("protocol") or {}).get("departures") or [])
+  if departures:
+    parts.append("<h2>Where the run departs from the paper's protocol</h2>"
+                 "<ul>" + "".join(f"<li>{html.escape(str(d))}</li>"
+                                  for d in departures) + "</ul>")
   figs = sorted(glob.glob(os.path.join(workdir, "figures", "*.png")))
   if figs:
     parts.append("<h2>Figures</h2>")
