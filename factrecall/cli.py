@@ -239,8 +239,17 @@ class _null:
 
 
 def runner(cfg):
+  """(module, run function) that cfg.experiment = 'module:function' names
+  (a config file of one's own may name a module beside it on sys.path)."""
   mod_name, _, fn = cfg.experiment.partition(":")
-  mod = importlib.import_module(mod_name)
+  try:
+    mod = importlib.import_module(mod_name)
+  except ImportError as e:
+    raise UserError(f"experiment={cfg.experiment!r}: cannot import "
+                    f"{mod_name!r} ({e})") from None
+  if not callable(getattr(mod, fn, None)):
+    raise UserError(f"experiment={cfg.experiment!r}: {mod_name} has no "
+                    f"function {fn!r}")
   return mod, getattr(mod, fn)
 
 

@@ -157,6 +157,11 @@ def test_config_by_path_is_checked_by_its_rules(tmp_path, capsys):
                           "if k != 'train.chunk'}"))
   err = _one_line_error(capsys, [f"--config={tmp_path / 'partial.py'}"])
   assert "fields without a rule" in err and "train.chunk" in err
+  (tmp_path / "norunner.py").write_text(USER_CONFIG.replace(
+      "  return c\n", "  c.experiment = 'factrecall.capacity:nope'\n"
+      "  return c\n"))
+  err = _one_line_error(capsys, [f"--config={tmp_path / 'norunner.py'}"])
+  assert "experiment='factrecall.capacity:nope'" in err and "no function" in err
   (tmp_path / "crash.py").write_text("raise RuntimeError('oops')\n")
   err = _one_line_error(capsys, [f"--config={tmp_path / 'crash.py'}"])
   assert "cannot load it (RuntimeError: oops)" in err
