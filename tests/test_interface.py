@@ -257,6 +257,8 @@ def test_reanalysis_refits_without_training(smoke, tmp_path, monkeypatch):
   shutil.copytree(smoke[0], wd)  # copy2: mtimes kept
   res = os.path.join(wd, "results.jsonl")
   before, mtime = open(res, "rb").read(), os.stat(res).st_mtime_ns
+  fig = os.path.join(wd, "figures", "capacity.png")
+  fig_mtime = os.stat(fig).st_mtime_ns
   old = factrecall.load(wd).summary
 
   def no_training(*a, **k):
@@ -270,6 +272,7 @@ def test_reanalysis_refits_without_training(smoke, tmp_path, monkeypatch):
   assert new.summary["run"] == dict(new.summary["run"], new_records=0,
                                     reanalysis=True)
   assert new.config["fit"]["n_boot"] == 57
+  assert os.stat(fig).st_mtime_ns != fig_mtime  # the figures are redrawn
   with open(os.path.join(wd, "summary.json")) as f:
     assert json.load(f) == new.summary != old
   # The same measurement, judged against the wider band: from 0.05 facts
