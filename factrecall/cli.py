@@ -411,7 +411,9 @@ def entry(argv=None):
     return 2
   except KeyboardInterrupt:
     cmd = " ".join(["python", "experiments/sweep.py"] + argv)
+    from factrecall import sweep  # pylint: disable=g-import-not-at-top
+    inflight = ("the group in flight is checkpointed" if sweep.INTERRUPT_SAVED
+                else "work in flight was not checkpointed and is redone")
     print("\ninterrupted: finished members are in WORKDIR/results.jsonl and "
-          "the group in flight is checkpointed; resume with the same "
-          f"command: {cmd}", file=sys.stderr)
+          f"{inflight}; resume with the same command: {cmd}", file=sys.stderr)
     return 130

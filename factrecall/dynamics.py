@@ -286,7 +286,7 @@ def _train_group(cfg, wd, S, seeds, budget, full, prog):
     return keep
 
   rule = sweep.StopRule(max_steps=budget, target=2.0, patience=0)
-  ckpt = os.path.join(wd.checkpoints, f"inflight_{cfg.model}_S{S}.pkl")
+  ckpt = os.path.join(wd.checkpoints, f"inflight_{cfg.model}_S{S}.npz")
   res = sweep.run_group(setup, hps, rule, needed=needed, progress=prog,
                         ckpt=ckpt if wd.is_writer else None)
   recs = []

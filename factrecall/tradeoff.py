@@ -396,7 +396,7 @@ def _run_cell(cfg, wd, shape, seeds, rule, prog):
         prog.update(max(0, budget - g.steps[i]))
 
   prog.update(0, note=shape.name())
-  ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}.pkl")
+  ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}.npz")
   res = sweep.run_group(setup, hps, rule, ckpt=ckpt if wd.is_writer else None,
                         progress=prog, on_chunk=credit,
                         ckpt_every=cfg.checkpoint_every)
