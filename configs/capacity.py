@@ -55,10 +55,10 @@ def get_config(arg=None):
   # window). Validated on recorded full-budget curves
   # (tests/test_stop_rule.py): it never stopped a member that went on to
   # succeed.
-  c.train.give_up_window = 0
+  c.train.give_up_window = 1024
   c.train.give_up_margin = 1.0
-  c.train.give_up_loss_drop = 0.1
-  c.train.give_up_loss_window = 0
+  c.train.give_up_loss_drop = 0.5
+  c.train.give_up_loss_window = 6144
   # Seeds per shape: the first seed's bisection finds the bracket (the
   # paper's one-seed rule); the others measure the band of facts over
   # which the chance of storing them falls from 1 to 0 (1 = no band).
@@ -100,6 +100,9 @@ def get_config(arg=None):
     c.train.batch = 256
     c.train.eval_samples = 256
     c.train.n_seeds = 2
+    # the default's give-up rule scaled to the 512-step budget
+    c.train.give_up_window = 64
+    c.train.give_up_loss_window = 192
     c.search.n_candidates = 2
     c.search.resolution = 0.5
     c.search.max_rounds = 3
