@@ -55,10 +55,10 @@ def get_config(arg=None):
   # window). Validated on recorded full-budget curves
   # (tests/test_stop_rule.py): it never stopped a member that went on to
   # succeed.
-  c.train.give_up_window = 0
+  c.train.give_up_window = 1024
   c.train.give_up_margin = 1.0
-  c.train.give_up_loss_drop = 0.1
-  c.train.give_up_loss_window = 0
+  c.train.give_up_loss_drop = 0.5
+  c.train.give_up_loss_window = 6144
   # Seeds per shape: the first seed's bisection finds the bracket (the
   # paper's one-seed rule); the others measure the band of facts over
   # which the chance of storing them falls from 1 to 0 (1 = no band).
@@ -100,6 +100,9 @@ def get_config(arg=None):
     c.train.batch = 256
     c.train.eval_samples = 256
     c.train.n_seeds = 2
+    # the default's give-up rule scaled to the 512-step budget
+    c.train.give_up_window = 64
+    c.train.give_up_loss_window = 192
     c.search.n_candidates = 2
     c.search.resolution = 0.5
     c.search.max_rounds = 3
@@ -132,6 +135,12 @@ def get_config(arg=None):
     c.model.d_list = (16, 32, 45)  # d = 8 leaves d_h = 0 at H = 16
   return c
 
+
+# Fields that only analyse the trained results (the fits, bands and bootstrap
+# of the claims, and the training curves drawn): changing them re-fits
+# summary.json and redraws the figures from results.jsonl without training
+# again.
+ANALYSIS = ("fit.", "plot_curves")
 
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are capacity.validate's.

@@ -114,6 +114,12 @@ def get_config(arg=None):
   return c
 
 
+# Fields that only analyse the trained results (the claims' tolerances and
+# bootstrap, and the S drawn in the stage figure): changing them re-fits
+# summary.json and redraws the figures from results.jsonl without training
+# again.
+ANALYSIS = ("claims.", "plot_S")
+
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are dynamics.validate's.
 RULES = {

@@ -96,6 +96,11 @@ def get_config(arg=None):
   return c
 
 
+# Fields that only analyse the trained results (the boundary fit, its
+# bootstrap and the claims' tolerances): changing them re-fits summary.json
+# and redraws the figures from results.jsonl without training again.
+ANALYSIS = ("fit.",)
+
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are tradeoff.validate's.
 RULES = {

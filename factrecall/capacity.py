@@ -692,7 +692,7 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
   setup = train.Setup(model=shape, task=ts, batch=cfg.train.batch,
                       chunk=cfg.train.chunk, optimizer="adam",
                       fixed_eval=cfg.train.eval_samples)
-  ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}_r{rnd}.pkl")
+  ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}_r{rnd}.npz")
   budget = rule.max_steps
 
   class Credit:

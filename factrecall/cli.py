@@ -18,6 +18,7 @@ import os
 import platform
 import signal
 import sys
+import time
 
 import ml_collections
 
@@ -25,8 +26,18 @@ from factrecall import checks
 from factrecall import output
 from factrecall.output import UserError
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), "configs")
+def _config_dir():
+  """configs/ of the repository (a source checkout or editable install), else
+  the copy installed as factrecall/configs (setup.py packages it there)."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  for d in (os.path.join(os.path.dirname(here), "configs"),
+            os.path.join(here, "configs")):
+    if os.path.isfile(os.path.join(d, "capacity.py")):
+      return d
+  return os.path.join(here, "configs")
+
+
+CONFIG_DIR = _config_dir()
 
 
 def config_names():
@@ -39,30 +50,105 @@ def config_names():
 @functools.lru_cache(maxsize=None)
 def config_module(name):
   """configs/NAME.py as a module (NAME must be one of config_names())."""
-  path = os.path.join(CONFIG_DIR, name + ".py")
-  mod_spec = importlib.util.spec_from_file_location(f"configs.{name}", path)
+  return _module_from_file(os.path.join(CONFIG_DIR, name + ".py"),
+                           f"configs.{name}")
+
+
+def _module_from_file(path, mod_name):
+  mod_spec = importlib.util.spec_from_file_location(mod_name, path)
   mod = importlib.util.module_from_spec(mod_spec)
   mod_spec.loader.exec_module(mod)
   return mod
 
 
-def load_config(spec):
-  """'NAME[:PRESET]' -> ConfigDict from configs/NAME.py."""
+def is_path_spec(spec):
+  """'path/to/file.py[:PRESET]' (a config file of one's own) vs 'NAME'."""
+  return _split_path_spec(spec)[0].endswith(".py")
+
+
+def _split_path_spec(spec):
+  if spec.endswith(".py"):
+    return spec, ""
+  path, _, preset = spec.rpartition(":")
+  return path, preset
+
+
+@functools.lru_cache(maxsize=None)
+def _path_module(path, mtime):
+  del mtime  # part of the cache key: an edited file is loaded again
+  name = os.path.splitext(os.path.basename(path))[0]
+  try:
+    return _module_from_file(path, f"factrecall_user_config_{name}")
+  except UserError:
+    raise
+  except Exception as e:  # the user's own file failed to import
+    raise UserError(f"--config={path}: cannot load it "
+                    f"({type(e).__name__}: {e})") from None
+
+
+def resolve(spec):
+  """'NAME[:PRESET]' or 'path/to/file.py[:PRESET]' -> (config module, name,
+  preset or ''). A file is a config like those in configs/: get_config(arg)
+  and RULES, a rule for every field (its name is the file's stem)."""
   if not spec:
-    raise UserError(f"--config is required; one of: {', '.join(config_names())}")
+    raise UserError(f"--config is required; one of: "
+                    f"{', '.join(config_names())} or path/to/config.py")
+  if is_path_spec(spec):
+    path, preset = _split_path_spec(spec)
+    full = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(full):
+      raise UserError(f"--config={spec}: no such file {path!r}")
+    mod = _path_module(full, os.path.getmtime(full))
+    name = os.path.splitext(os.path.basename(full))[0]
+    for attr in ("get_config", "RULES"):
+      if not hasattr(mod, attr):
+        raise UserError(f"--config={spec}: {path} defines no {attr} (a config "
+                        "file needs get_config(preset) and RULES, like "
+                        "configs/capacity.py)")
+    return mod, name, preset
   name, _, preset = spec.partition(":")
   if name not in config_names():
     raise UserError(f"--config={spec}: unknown config {name!r}; "
-                    f"one of: {', '.join(config_names())}")
-  mod = config_module(name)
+                    f"one of: {', '.join(config_names())} or "
+                    "path/to/config.py")
+  return config_module(name), name, preset
+
+
+def load_with_module(spec):
+  """(ConfigDict, its config module) of a --config spec."""
+  mod, name, preset = resolve(spec)
   presets = getattr(mod, "PRESETS", ("smoke", "paper"))
   if preset and preset not in presets:
     raise UserError(f"--config={spec}: unknown preset {preset!r} of {name}; "
                     f"one of: (default), {', '.join(presets)}")
   cfg = mod.get_config(preset or None)
+  if not isinstance(cfg, ml_collections.ConfigDict) or "experiment" not in cfg:
+    raise UserError(f"--config={spec}: get_config must return a ConfigDict "
+                    "with a field experiment = 'module:function'")
   cfg.name = name
   cfg.preset = preset or "default"
-  return cfg
+  return cfg, mod
+
+
+def load_config(spec):
+  """'NAME[:PRESET]' (configs/NAME.py) or 'path/to/file.py[:PRESET]' ->
+  ConfigDict."""
+  return load_with_module(spec)[0]
+
+
+def default_workdir(cfg):
+  """runs/NAME for a config's default, runs/NAME_PRESET for a preset: two
+  presets are two configs, and one workdir holds the results of one."""
+  if cfg.preset in ("default", "", None):
+    return os.path.join("runs", cfg.name)
+  return os.path.join("runs", f"{cfg.name}_{cfg.preset}")
+
+
+def analysis_fields(mod):
+  """The fields of a config module that only analyse results (ANALYSIS:
+  dotted names or prefixes ending in '.'): changing them re-analyses a
+  workdir's results instead of training again."""
+  return tuple(getattr(mod, "ANALYSIS", ()))
 
 
 def _parse_value(text, old):
@@ -103,27 +189,45 @@ def apply_overrides(cfg, argv):
     if "=" not in body:
       raise UserError(f"{arg}: an override needs a value, like --config.{body}=VALUE")
     path, text = body.split("=", 1)
-    node = cfg
-    parts = path.split(".")
-    for i, p in enumerate(parts):
-      keys = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-      if not isinstance(node, ml_collections.ConfigDict) or p not in node:
-        where = ".".join(parts[:i]) or "config"
-        raise UserError(f"--config.{path}: unknown field {p!r} in {where}; "
-                        f"fields: {', '.join(keys)}")
-      if i < len(parts) - 1:
-        node = node[p]
-    old = node[parts[-1]]
-    if isinstance(old, ml_collections.ConfigDict):
-      raise UserError(f"--config.{path}: is a group of fields, set one of: "
-                      f"{', '.join(sorted(old.keys()))}")
-    try:
-      with node.unlocked() if hasattr(node, "unlocked") else _null():
-        node[parts[-1]] = _parse_value(text, old)
-    except (ValueError, SyntaxError, TypeError) as e:
-      raise UserError(f"--config.{path}={text}: not a valid "
-                      f"{type(old).__name__} ({e})") from None
+    set_field(cfg, path, text)
   return rest
+
+
+def set_field(cfg, path, value):
+  """Sets the dotted field `path` of cfg. A string is parsed to the type of
+  the field's value (as on the command line); any other value is taken as
+  it is (a list for a tuple field becomes a tuple). Its rule is checked
+  later, with every other field's."""
+  flag = f"--config.{path}"
+  node = cfg
+  parts = path.split(".")
+  for i, p in enumerate(parts):
+    keys = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+    if not isinstance(node, ml_collections.ConfigDict) or p not in node:
+      where = ".".join(parts[:i]) or "config"
+      raise UserError(f"{flag}: unknown field {p!r} in {where}; "
+                      f"fields: {', '.join(keys)}")
+    if i < len(parts) - 1:
+      node = node[p]
+  old = node[parts[-1]]
+  if isinstance(old, ml_collections.ConfigDict):
+    raise UserError(f"{flag}: is a group of fields, set one of: "
+                    f"{', '.join(sorted(old.keys()))}")
+  try:
+    if isinstance(value, str):
+      new = _parse_value(value, old)
+    elif isinstance(old, tuple) and isinstance(value, list):
+      new = tuple(value)
+    elif isinstance(old, float) and isinstance(value, int) and not isinstance(
+        value, bool):
+      new = float(value)
+    else:
+      new = value
+    with node.unlocked() if hasattr(node, "unlocked") else _null():
+      node[parts[-1]] = new
+  except (ValueError, SyntaxError, TypeError) as e:
+    raise UserError(f"{flag}={value}: not a valid "
+                    f"{type(old).__name__} ({e})") from None
 
 
 class _null:
@@ -135,61 +239,110 @@ class _null:
 
 
 def runner(cfg):
+  """(module, run function) that cfg.experiment = 'module:function' names
+  (a config file of one's own may name a module beside it on sys.path)."""
   mod_name, _, fn = cfg.experiment.partition(":")
-  mod = importlib.import_module(mod_name)
+  try:
+    mod = importlib.import_module(mod_name)
+  except ImportError as e:
+    raise UserError(f"experiment={cfg.experiment!r}: cannot import "
+                    f"{mod_name!r} ({e})") from None
+  if not callable(getattr(mod, fn, None)):
+    raise UserError(f"experiment={cfg.experiment!r}: {mod_name} has no "
+                    f"function {fn!r}")
   return mod, getattr(mod, fn)
+
+
+def prepare(spec, argv=(), values=None):
+  """A checked config: spec's config, --config.FIELD=VALUE arguments `argv`
+  and {dotted field: value} `values` applied, every field checked by its
+  rule, then the runner's validate(cfg). Returns (cfg, config module,
+  run function). Every mistake raises UserError naming the field."""
+  cfg, mod = load_with_module(spec)
+  apply_overrides(cfg, list(argv))
+  for path, value in (values or {}).items():
+    set_field(cfg, path, value)
+  missing = checks.unchecked(cfg, mod.RULES)
+  if missing:
+    raise UserError(f"--config={spec}: fields without a rule in its RULES: "
+                    f"{', '.join(missing)} (every field needs one)")
+  checks.check(cfg, mod.RULES)
+  rmod, run = runner(cfg)
+  if hasattr(rmod, "validate"):
+    rmod.validate(cfg)
+  return cfg, mod, run
+
+
+def execute(cfg, mod, run, workdir=None, echo=True):
+  """Runs a prepared config in workdir (default_workdir(cfg) if None):
+  trains what results.jsonl lacks, then writes summary.json, the figures
+  and report.html. Returns (summary, Workdir)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from factrecall import report  # pylint: disable=g-import-not-at-top
+  workdir = workdir or default_workdir(cfg)
+  cfg_dict = json.loads(cfg.to_json_best_effort())
+  wd = output.Workdir(workdir, cfg_dict, is_writer=jax.process_index() == 0,
+                      analysis=analysis_fields(mod))
+  n_before = len(wd.records())
+  if echo:
+    what = ("re-analysing its results (only analysis fields changed)"
+            if wd.reanalysis else "")
+    print(f"factrecall: {cfg.name}:{cfg.preset} -> {workdir} "
+          f"({jax.device_count()} {jax.devices()[0].platform} device(s)) "
+          f"{what}".rstrip(), file=sys.stderr, flush=True)
+  t0 = time.time()
+  summary = dict(run(cfg, wd))
+  summary.setdefault("experiment", cfg.name)
+  summary.setdefault("preset", cfg.preset)
+  summary.setdefault("members", output.status_counts(wd.records()))
+  summary["run"] = dict(wall_time_s=round(time.time() - t0, 3),
+                        new_records=len(wd.records()) - n_before,
+                        reanalysis=wd.reanalysis)
+  wd.write_summary(summary)
+  if wd.is_writer:
+    report.write(wd.path)
+  return summary, wd
 
 
 def main(argv):
   """Entry point; returns the process exit status."""
-  import argparse
+  import argparse  # pylint: disable=g-import-not-at-top
+  if argv and argv[0] == "compare":
+    from factrecall import report  # pylint: disable=g-import-not-at-top
+    return report.compare_main(argv[1:])
   parser = argparse.ArgumentParser(
       prog="experiments/sweep.py",
-      description="Run one factrecall experiment: --config=NAME[:PRESET].",
+      description="Run one factrecall experiment: "
+      "--config=NAME[:PRESET] or --config=path/to/config.py[:PRESET]. "
+      "`experiments/sweep.py compare WORKDIR WORKDIR...` puts runs' claims "
+      "side by side.",
       epilog="Configs: " + ", ".join(config_names()) +
       ". Override any field with --config.FIELD=VALUE.")
-  parser.add_argument("--config", default=None, help="NAME[:PRESET]")
-  parser.add_argument("--workdir", default=None, help="default runs/NAME")
+  parser.add_argument("--config", default=None,
+                      help="NAME[:PRESET] or path/to/config.py[:PRESET]")
+  parser.add_argument("--workdir", default=None,
+                      help="default runs/NAME (runs/NAME_PRESET for a preset)")
   parser.add_argument("--distributed", action="store_true",
                       help="call jax.distributed.initialize() first")
   parser.add_argument("--print_config", action="store_true")
   rest = [a for a in argv if a.startswith("--config.")]
   known = [a for a in argv if not a.startswith("--config.")]
 
-  class _Parser(argparse.ArgumentParser):
-    pass
-
   def fail(msg):
     raise UserError(msg)
 
   parser.error = fail
   args = parser.parse_args(known)
-  cfg = load_config(args.config)
-  apply_overrides(cfg, rest)
-  checks.check(cfg, config_module(cfg.name).RULES)
-  mod, run = runner(cfg)
-  if hasattr(mod, "validate"):
-    mod.validate(cfg)
+  cfg, mod, run = prepare(args.config, rest)
   if args.print_config:
     print(cfg)
     return 0
   if args.distributed:
-    import jax
+    import jax  # pylint: disable=g-import-not-at-top
     jax.distributed.initialize()
-  import jax
-  workdir = args.workdir or os.path.join("runs", cfg.name)
-  cfg_dict = json.loads(cfg.to_json_best_effort())
-  wd = output.Workdir(workdir, cfg_dict, is_writer=jax.process_index() == 0)
-  print(f"factrecall: {cfg.name}:{cfg.preset} -> {workdir} "
-        f"({jax.device_count()} {jax.devices()[0].platform} device(s))",
-        file=sys.stderr, flush=True)
-  summary = run(cfg, wd)
-  summary = dict(summary)
-  summary.setdefault("experiment", cfg.name)
-  summary.setdefault("preset", cfg.preset)
-  summary.setdefault("members", output.status_counts(wd.records()))
-  wd.write_summary(summary)
+  summary, wd = execute(cfg, mod, run, args.workdir)
   print(f"figures: {wd.figures}")
+  print(f"report: {os.path.join(wd.path, 'report.html')}")
   if summary["members"]:
     print("members: " + ", ".join(f"{n} {st}" for st, n in
                                   summary["members"].items() if n))
@@ -242,6 +395,12 @@ def use_all_cores():
         flags + f" --xla_force_host_platform_device_count={n}").strip()
 
 
+def console():
+  """The `factrecall` command that pip installs: experiments/sweep.py."""
+  use_all_cores()
+  sys.exit(entry())
+
+
 def entry(argv=None):
   argv = sys.argv[1:] if argv is None else argv
   signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -252,7 +411,9 @@ def entry(argv=None):
     return 2
   except KeyboardInterrupt:
     cmd = " ".join(["python", "experiments/sweep.py"] + argv)
+    from factrecall import sweep  # pylint: disable=g-import-not-at-top
+    inflight = ("the group in flight is checkpointed" if sweep.INTERRUPT_SAVED
+                else "work in flight was not checkpointed and is redone")
     print("\ninterrupted: finished members are in WORKDIR/results.jsonl and "
-          "the group in flight is checkpointed; resume with the same "
-          f"command: {cmd}", file=sys.stderr)
+          f"{inflight}; resume with the same command: {cmd}", file=sys.stderr)
     return 130

@@ -286,7 +286,7 @@ def _train_group(cfg, wd, S, seeds, budget, full, prog):
     return keep
 
   rule = sweep.StopRule(max_steps=budget, target=2.0, patience=0)
-  ckpt = os.path.join(wd.checkpoints, f"inflight_{cfg.model}_S{S}.pkl")
+  ckpt = os.path.join(wd.checkpoints, f"inflight_{cfg.model}_S{S}.npz")
   res = sweep.run_group(setup, hps, rule, needed=needed, progress=prog,
                         ckpt=ckpt if wd.is_writer else None)
   recs = []
@@ -539,7 +539,7 @@ def plot_stages(base, cfg, records, summary):
       r for r in records if r["S"] == cfg.task.S]
   row = next(t for t in summary["stages_by_S"] if t["S"] == recs[0]["S"])
   chunk = recs[0]["chunk"]
-  fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+  fig, axes = plots.subplots(1, 2, figsize=(11, 5))
   n = min(len(r["curves"]["loss"]) for r in recs)
   steps = (np.arange(n) + 1) * chunk
   t_rel = row["t_rel"] if np.isfinite(row["t_rel"]) else steps[-1]
@@ -602,14 +602,14 @@ def plot_stages(base, cfg, records, summary):
   for ax in axes:
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
               ncol=3, framealpha=0.9)
-  plots.save(fig, base)
+  return plots.save(fig, base)
 
 
 def plot_scaling(base, cfg, records, summary):
   """Stage boundaries vs S (log-log) and the loss curves of one seed per S."""
   from factrecall import plots  # pylint: disable=g-import-not-at-top
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  fig, axes = plots.subplots(1, 2, figsize=(11, 4))
   table = summary["stages_by_S"]
   Ss = np.array([t["S"] for t in table], float)
   for f, color, label in (("t_rel", "tab:blue", "relation learned $t_{rel}$"),
@@ -657,4 +657,4 @@ def plot_scaling(base, cfg, records, summary):
   axes[1].legend(fontsize=7)
   for ax in axes:
     ax.grid(True, which="both", alpha=0.3)
-  plots.save(fig, base)
+  return plots.save(fig, base)

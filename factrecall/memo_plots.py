@@ -1,22 +1,21 @@
 """Figures of the MeMo experiments (saved as .png and .pdf)."""
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import matplotlib.pyplot as plt
 import numpy as np
+
+from factrecall import plots
 
 
 def _save(fig, base):
   fig.tight_layout()
   for ext in ("png", "pdf"):
     fig.savefig(f"{base}.{ext}", dpi=120)
-  plt.close(fig)
+  return fig
 
 
 def capacity_figure(records, fit, base, stored="stored"):
   """Stored pairs (field `stored` of the records: the stop rule's count) vs
   h*d_h*d (log-log), one colour per d, with the c fit."""
-  fig, ax = plt.subplots(figsize=(5, 4))
+  fig, ax = plots.subplots(figsize=(5, 4))
   ds = sorted({r["d"] for r in records})
   for i, d in enumerate(ds):
     rs = [r for r in records if r["d"] == d and r[stored] > 0]
@@ -32,7 +31,7 @@ def capacity_figure(records, fit, base, stored="stored"):
          ylabel="stored pairs (score > threshold)",
          title="MeMo single-layer capacity")
   ax.legend(fontsize=7)
-  _save(fig, base)
+  return _save(fig, base)
 
 
 def decoys_figure(rows, authors, base, n_texts=30):
@@ -45,7 +44,7 @@ def decoys_figure(rows, authors, base, n_texts=30):
   ds = sorted({r["d"] for r in rows})
   decoys = sorted({r["decoys"] for r in rows})
   layers = sorted({r["layers"] for r in rows})
-  fig, axes = plt.subplots(len(ds), len(decoys),
+  fig, axes = plots.subplots(len(ds), len(decoys),
                            figsize=(3.6 * len(decoys), 2.9 * len(ds)),
                            sharey=True, squeeze=False)
   for a, d in enumerate(ds):
@@ -70,4 +69,4 @@ def decoys_figure(rows, authors, base, n_texts=30):
   for a in range(len(ds)):
     axes[a][0].set_ylabel("(acc first + acc current) / 2")
   axes[0][0].legend(fontsize=7)
-  _save(fig, base)
+  return _save(fig, base)

@@ -556,10 +556,9 @@ def plot(base, caps, regime, fit, title, n_fixed=None, guide=None):
   geometric mean (markers; hollow where the law is not fitted), min-max
   band, the law fit, the power-law fit of N* and the paper's guide line
   (guide: its constant c of the law)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, ax = plt.subplots(figsize=(5.5, 4.2))
+  from factrecall import plots  # pylint: disable=g-import-not-at-top
+  fig, ax = plots.subplots(figsize=(5.5, 4.2))
   pts = [c for c in caps if c["regime"] == regime and c["N"] >= 1]
   ratios = sorted({c["ratio"] for c in pts})
   cmap = plt.get_cmap("viridis")
@@ -613,10 +612,7 @@ def plot(base, caps, regime, fit, title, n_fixed=None, guide=None):
   ax.set_title(title, fontsize=10)
   ax.grid(True, which="both", alpha=0.3)
   ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(base + ".png", dpi=130)
-  fig.savefig(base + ".pdf")
-  plt.close(fig)
+  return plots.save(fig, base)
 
 
 # ---------------------------------------------------------------- runner

@@ -50,12 +50,60 @@ def atomic_write(path, text):
   os.replace(tmp, path)
 
 
-class Workdir:
-  """One experiment's output directory; re-opening it resumes."""
+def flatten(d, prefix=""):
+  """{dotted name: value} of a nested config dict."""
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(flatten(v, f"{prefix}{k}."))
+    else:
+      out[prefix + k] = v
+  return out
 
-  def __init__(self, path, config_dict, is_writer=True):
+
+def is_analysis(field, analysis):
+  """Whether a dotted field is one of `analysis` (names, or prefixes that
+  end in '.', like 'fit.')."""
+  return any(field == a or (a.endswith(".") and field.startswith(a))
+             for a in analysis)
+
+
+def identity(config_dict, analysis=()):
+  """What makes a workdir's results what they are: every field but the
+  analysis fields, which only say how the results are fitted and drawn."""
+  return {k: v for k, v in flatten(config_dict).items()
+          if not is_analysis(k, analysis)}
+
+
+def read_records(results_path):
+  """The complete records of a results.jsonl (a torn last line, from a
+  killed run, is left out: its member is trained again on resume)."""
+  if not os.path.exists(results_path):
+    return []
+  out = []
+  with open(results_path) as f:
+    for line in f:
+      if not line.endswith("\n"):
+        break
+      try:
+        out.append(json.loads(line))
+      except json.JSONDecodeError:
+        break
+  return out
+
+
+class Workdir:
+  """One experiment's output directory; re-opening it resumes.
+
+  Its identity is its config less the analysis fields (`analysis`, the
+  config's ANALYSIS): a config that differs only there re-analyses the
+  results already trained (reanalysis is True) instead of being refused.
+  """
+
+  def __init__(self, path, config_dict, is_writer=True, analysis=()):
     self.path = path
     self.is_writer = is_writer
+    self.reanalysis = False
     self.results_path = os.path.join(path, "results.jsonl")
     self.figures = os.path.join(path, "figures")
     self.checkpoints = os.path.join(path, "checkpoints")
@@ -76,29 +124,22 @@ class Workdir:
       with open(cfg_path) as f:
         old = f.read().strip()
       if old and json.loads(old) != json.loads(new):
-        old_d, new_d = json.loads(old), json.loads(new)
+        old_d = identity(json.loads(old), analysis)
+        new_d = identity(json.loads(new), analysis)
         diff = sorted(k for k in set(old_d) | set(new_d)
                       if old_d.get(k) != new_d.get(k))
-        raise UserError(
-            f"--workdir={path} holds results of a different config "
-            f"(fields differ: {', '.join(diff[:5])}); use another --workdir "
-            "or delete it")
+        if diff:
+          more = f" and {len(diff) - 5} more" if len(diff) > 5 else ""
+          raise UserError(
+              f"--workdir={path} holds results of a different config "
+              f"(fields differ: {', '.join(diff[:5])}{more}); use another "
+              "--workdir or delete it")
+        self.reanalysis = os.path.exists(self.results_path)
     atomic_write(cfg_path, json.dumps(json.loads(new), indent=2) + "\n")
 
   def records(self):
     """All complete records in results.jsonl (a torn last line is ignored)."""
-    if not os.path.exists(self.results_path):
-      return []
-    out = []
-    with open(self.results_path) as f:
-      for line in f:
-        if not line.endswith("\n"):
-          break  # torn write from a killed run: the member is redone.
-        try:
-          out.append(json.loads(line))
-        except json.JSONDecodeError:
-          break
-    return out
+    return read_records(self.results_path)
 
   def append(self, records):
     """Appends records in one write + fsync, so a group lands whole or not."""

@@ -1,20 +1,35 @@
-"""One function per figure; each saves BASE.png and BASE.pdf."""
+"""One function per figure; each saves BASE.png and BASE.pdf (unless base
+is None) and returns the matplotlib Figure.
+
+Figures are made with matplotlib.figure.Figure, not pyplot: no backend is
+chosen or switched here (a notebook keeps its own and shows the returned
+Figure), and a figure nobody holds is freed without plt.close.
+"""
 import collections
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from matplotlib.figure import Figure
 import numpy as np
 
-from factrecall import train
+
+def subplots(nrows=1, ncols=1, *, figsize=None, **kw):
+  """(Figure, axes) like plt.subplots, without pyplot's figure manager."""
+  fig = Figure(figsize=figsize)
+  return fig, fig.subplots(nrows, ncols, **kw)
+
+
+def get_cmap(name):
+  return matplotlib.colormaps[name]
 
 
 def save(fig, base):
+  """Lays fig out, saves base.png and base.pdf (base None: neither);
+  returns fig."""
   fig.tight_layout()
-  fig.savefig(base + ".png", dpi=130)
-  fig.savefig(base + ".pdf")
-  plt.close(fig)
+  if base is not None:
+    fig.savefig(base + ".png", dpi=130)
+    fig.savefig(base + ".pdf")
+  return fig
 
 
 def capacity(base, capacities, summary, title="capacity"):
@@ -25,11 +40,11 @@ def capacity(base, capacities, summary, title="capacity"):
   measured at); hollow markers: the other protocol (one seed: its bracket);
   the paper's 0.15 * params guide line beside our envelope's constant."""
   prots = summary.get("protocols") or ["paper"]
-  fig, ax = plt.subplots(figsize=(8, 5.2))
+  fig, ax = subplots(figsize=(8, 5.2))
   groups = collections.defaultdict(list)
   for c in capacities:
     groups[c["curve"]].append(c)
-  cmap = plt.get_cmap("hsv")
+  cmap = get_cmap("hsv")
   fits = summary.get("fits", {})
   lo_f = hi_f = None
   for j, (curve, cs) in enumerate(sorted(groups.items())):
@@ -83,16 +98,16 @@ def capacity(base, capacities, summary, title="capacity"):
   ax.set_title(title)
   ax.grid(True, which="both", alpha=0.3)
   ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-  save(fig, base)
+  return save(fig, base)
 
 
 def training_curves(base, records):
   """Loss, relation-only and subject-only losses, accuracy of a few runs."""
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+  fig, axes = subplots(1, 2, figsize=(11, 4))
   for j, r in enumerate(records):
     c = r["curves"]
     steps = (np.arange(len(c["loss"])) + 1) * r.get("chunk", 128)
-    color = plt.get_cmap("tab10")(j % 10)
+    color = get_cmap("tab10")(j % 10)
     lab = (f"{r['shape']} facts={r['facts']} lr={r['lr']:g} ({r['status']})")
     axes[0].plot(steps, c["loss"], color=color, label=lab)
     axes[0].plot(steps, c["rel_loss"], "--", color=color)
@@ -108,7 +123,37 @@ def training_curves(base, records):
   axes[1].legend(fontsize=6)
   for ax in axes:
     ax.grid(True, alpha=0.3)
-  save(fig, base)
+  return save(fig, base)
 
 
-del train
+
+def capacity_overlay(runs, base=None):
+  """Several runs' capacity curves in one log-log figure: runs is a list of
+  (label, capacities) (summary.json's "capacities"); one colour per run,
+  one line style per width-ratio curve, each run's headline protocol."""
+  fig, ax = subplots(figsize=(8, 5.2))
+  styles = ("o-", "s--", "^:", "d-.", "v-", "x--")
+  cmap = get_cmap("tab10")
+  drawn = False
+  for j, (label, caps) in enumerate(runs):
+    curves = sorted({c["curve"] for c in caps})
+    for n, curve in enumerate(curves):
+      cs = sorted((c for c in caps if c["curve"] == curve and c.get("facts")),
+                  key=lambda c: c["params"])
+      if not cs:
+        continue
+      ax.plot([c["params"] for c in cs], [c["facts"] for c in cs],
+              styles[n % len(styles)], color=cmap(j % 10), ms=4, lw=1,
+              label=f"{label}, curve {curve}")
+      drawn = True
+  if drawn:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+  else:
+    ax.text(0.5, 0.5, "no model stored any fact", ha="center",
+            transform=ax.transAxes)
+  ax.set_xlabel("number of parameters")
+  ax.set_ylabel("number of facts stored")
+  ax.grid(True, which="both", alpha=0.3)
+  ax.legend(fontsize=7)
+  return save(fig, base)

@@ -11,9 +11,11 @@ of the others in its group.
 import copy
 import dataclasses
 import functools
+import io
+import json
 import os
-import pickle
 import time
+import zipfile
 
 import jax
 import numpy as np
@@ -208,16 +210,10 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
   blk = _Blocks(setup, hps, msh, width)
   g, live = None, None
   if ckpt and os.path.exists(ckpt):
-    try:
-      with open(ckpt, "rb") as f:
-        saved = pickle.load(f)
-      if (saved["n"] == n and saved["setup"] == repr(setup) and
-          saved["group"].protocols == rule.protocols):
-        g, live = saved["group"], saved["live"]
-        blk.restore(live, saved["state"])
-    except (OSError, EOFError, pickle.UnpicklingError, KeyError,
-            AttributeError):
-      g = None
+    saved = _load_ckpt(ckpt, n, setup, rule.protocols, blk.member_template())
+    if saved is not None:
+      g, live, states = saved
+      blk.restore(live, states)
   if g is None:
     g = Group(n, rule.protocols, setup.chunk)
     live = list(range(n))
@@ -246,6 +242,7 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
       if ckpt:
         _save_ckpt(ckpt, n, setup, snapshot[0], snapshot[1],
                    blk.host_states(*snapshot[2:]))
+        INTERRUPT_SAVED.append(ckpt)
       raise
     if ckpt and live and time.time() - last_ckpt > ckpt_every:
       _save_ckpt(ckpt, n, setup, g, live, blk.host_states())
@@ -279,6 +276,16 @@ class _Blocks:
     self._pack(live)
     self.states = [self.init_fn(self._put(stack_hps(
         [self.hps[i] for i in self._padded(ids)]))) for ids in self.ids]
+
+  def member_template(self):
+    """{"state", "params"}: (treedef, [(shape, dtype) per leaf]) of one
+    member's state and of its params (a checkpoint must match them)."""
+    hp = stack_hps([self.hps[0]] * self.size)
+    out = jax.eval_shape(self.init_fn, hp)
+    def spec(tree):
+      leaves, treedef = jax.tree_util.tree_flatten(tree)
+      return treedef, [(tuple(a.shape[1:]), np.dtype(a.dtype)) for a in leaves]
+    return {"state": spec(out), "params": spec(out["params"])}
 
   def restore(self, live, host):
     """Packs members `live` from their host states {member: state}."""
@@ -434,12 +441,69 @@ def _results(g, n):
   return out
 
 
+# In-flight checkpoints: one .npz holding the group's bookkeeping as JSON
+# ("meta") and every array of the live members' states (and of the params
+# kept for finished members) by name. No pickles: after a code change a
+# checkpoint either matches the new code's state structure exactly (leaf
+# count, shapes, dtypes) or is ignored and the group starts afresh.
+_CKPT_FORMAT = 1
+# Checkpoints written because of an interrupt (what the CLI tells the user).
+INTERRUPT_SAVED = []
+
+
 def _save_ckpt(path, n, setup, g, live, states):
   """states: {member: host state} of the live members."""
-  blob = dict(n=n, setup=repr(setup), group=g, live=live, state=states)
+  book = {k: v for k, v in vars(g).items() if k != "params"}
+  kept = [i for i, p in enumerate(g.params) if p is not None]
+  meta = dict(format=_CKPT_FORMAT, n=n, setup=repr(setup), live=list(live),
+              group=book, kept=kept)
+  arrays = {}
+  for tag, trees in (("s", states), ("p", {i: g.params[i] for i in kept})):
+    for i, tree in trees.items():
+      for j, a in enumerate(jax.tree_util.tree_leaves(tree)):
+        arrays[f"{tag}{i}_{j}"] = np.asarray(a)
+  arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
   tmp = path + ".tmp"
   with open(tmp, "wb") as f:
-    pickle.dump(blob, f)
+    np.savez(f, **arrays)
     f.flush()
     os.fsync(f.fileno())
   os.replace(tmp, path)
+
+
+def _load_ckpt(path, n, setup, protocols, template):
+  """(group, live, {member: host state}) from a checkpoint of this group
+  (same member count, setup and protocols) whose arrays match `template`
+  (the state structure: (treedef, [(shape, dtype)]) of the state and of its
+  params); None for anything else (another group, an older format or code,
+  a truncated file)."""
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      meta = json.loads(bytes(z["meta"]).decode())
+      if (meta.get("format") != _CKPT_FORMAT or meta["n"] != n or
+          meta["setup"] != repr(setup) or
+          tuple(meta["group"]["protocols"]) != tuple(protocols)):
+        return None
+      g = Group(n, protocols)
+      if set(meta["group"]) != set(vars(g)) - {"params"}:
+        return None
+      for k, v in meta["group"].items():
+        setattr(g, k, v)
+      g.protocols = tuple(g.protocols)
+
+      def tree(tag, i, which):
+        treedef, specs = template[which]
+        leaves = [z[f"{tag}{i}_{j}"] for j in range(len(specs))]
+        if f"{tag}{i}_{len(specs)}" in z.files or any(
+            a.shape != sh or a.dtype != dt
+            for a, (sh, dt) in zip(leaves, specs)):
+          raise ValueError("state structure changed")
+        return jax.tree_util.tree_unflatten(treedef, leaves)
+
+      live = list(meta["live"])
+      states = {i: tree("s", i, "state") for i in live}
+      for i in meta["kept"]:
+        g.params[i] = tree("p", i, "params")
+      return g, live, states
+  except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+    return None

@@ -396,7 +396,7 @@ def _run_cell(cfg, wd, shape, seeds, rule, prog):
         prog.update(max(0, budget - g.steps[i]))
 
   prog.update(0, note=shape.name())
-  ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}.pkl")
+  ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}.npz")
   res = sweep.run_group(setup, hps, rule, ckpt=ckpt if wd.is_writer else None,
                         progress=prog, on_chunk=credit,
                         ckpt_every=cfg.checkpoint_every)
@@ -569,7 +569,7 @@ def heatmap(base, summary, cfg):
   g, fr = summary["grid"], summary["frontier"]
   xs, ys = np.array(g["attn_params"], float), np.array(g["mlp_params"], float)
   acc = np.array(g["accuracy"], float)
-  fig, ax = plt.subplots(figsize=(6.6, 6.6))
+  fig, ax = plots.subplots(figsize=(6.6, 6.6))
   ex, ey = _edges(xs), _edges(ys)
   im = ax.pcolormesh(ex, ey, np.ma.masked_invalid(acc), cmap="viridis",
                      vmin=0, vmax=1, shading="flat")
@@ -610,7 +610,7 @@ def heatmap(base, summary, cfg):
                f"{cfg.train.max_steps} steps")
   ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1),
             ncol=1, framealpha=0.9)
-  plots.save(fig, base)
+  return plots.save(fig, base)
 
 
 def departures_of_task(cfg):

@@ -53,3 +53,56 @@ def test_diverging_member_is_marked_and_group_goes_on():
   res = sweep.run_group(setup, hps, sweep.StopRule(max_steps=256, target=0.99))
   assert res[1]["status"] == "diverged"
   assert res[0]["status"] == "success" and np.isfinite(res[0]["curves"]["loss"]).all()
+
+
+def _small_group():
+  s = models.TransformerShape(d=8, H=2, d_h=4, m=8)
+  hps = [dict(tasks.task_values(3, 3, 4), lr=np.float32(1e-2),
+              seed=np.uint32(i)) for i in range(2)]
+  return train.Setup(s, tasks.shape_for(hps, 8), batch=64, chunk=16), hps
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path):
+  """An in-flight checkpoint (npz + JSON, no pickle) restores the group's
+  bookkeeping and states exactly; a checkpoint of another structure, a
+  truncated file or a pickle is ignored (None), never loaded."""
+  setup, hps = _small_group()
+  msh = sweep.mesh(None)
+  blk = sweep._Blocks(setup, hps, msh, 1)  # pylint: disable=protected-access
+  blk.start([0, 1])
+  rule = sweep.StopRule(max_steps=256, target=0.99)
+  g = sweep.Group(2, rule.protocols, setup.chunk)
+  sweep.record_chunk(g, [0, 1], blk.chunk(), rule)
+  g.params[1] = blk.host_states()[1]["params"]
+  states = blk.host_states()
+  path = str(tmp_path / "inflight.npz")
+  sweep._save_ckpt(path, 2, setup, g, [0, 1], states)  # pylint: disable=protected-access
+  tmpl = blk.member_template()
+  got = sweep._load_ckpt(path, 2, setup, rule.protocols, tmpl)  # pylint: disable=protected-access
+  assert got is not None
+  g2, live, st2 = got
+  assert live == [0, 1] and vars(g2).keys() == vars(g).keys()
+  for k in vars(g):
+    if k != "params":
+      assert getattr(g2, k) == getattr(g, k), k
+  assert g2.params[0] is None
+  for a, b in zip(jax.tree_util.tree_leaves(st2), jax.tree_util.tree_leaves(states)):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(
+      jax.tree_util.tree_leaves(g2.params[1])[0],
+      jax.tree_util.tree_leaves(g.params[1])[0])
+  # Another model's state structure (code changed): ignored.
+  other = sweep._Blocks(train.Setup(models.TransformerShape(d=8, H=2, d_h=4, m=16),  # pylint: disable=protected-access
+                                    setup.task, batch=64, chunk=16), hps, msh, 1)
+  assert sweep._load_ckpt(path, 2, setup, rule.protocols,  # pylint: disable=protected-access
+                          other.member_template()) is None
+  # Another member count or protocol list: ignored.
+  assert sweep._load_ckpt(path, 3, setup, rule.protocols, tmpl) is None  # pylint: disable=protected-access
+  assert sweep._load_ckpt(path, 2, setup, ("paper",), tmpl) is None  # pylint: disable=protected-access
+  # A truncated file and a pickle: ignored.
+  data = open(path, "rb").read()
+  open(path, "wb").write(data[:len(data) // 2])
+  assert sweep._load_ckpt(path, 2, setup, rule.protocols, tmpl) is None  # pylint: disable=protected-access
+  import pickle  # pylint: disable=g-import-not-at-top
+  pickle.dump(dict(n=2), open(path, "wb"))
+  assert sweep._load_ckpt(path, 2, setup, rule.protocols, tmpl) is None  # pylint: disable=protected-access

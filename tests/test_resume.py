@@ -57,7 +57,7 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path):
   assert n_rounds >= 2
 
   wd = str(tmp_path / "run")
-  ckpts = lambda: glob.glob(os.path.join(wd, "checkpoints", "inflight_*.pkl"))
+  ckpts = lambda: glob.glob(os.path.join(wd, "checkpoints", "inflight_*.npz"))
   # Kill points: mid-group (after an in-flight checkpoint), after the first
   # finished round, mid-group of a later round.
   points = [lambda: bool(ckpts()),
@@ -81,6 +81,7 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "resume with the same command" in err and "Traceback" not in err
+    assert "the group in flight is checkpointed" in err
     assert ckpts()  # the group in flight was saved
   else:
     proc.communicate(timeout=120)

@@ -134,7 +134,7 @@ def train_models(cfg, wd, progress=None):
     setup = train.Setup(model=shape, task=tasks.shape_for([hp], t.T, pad=False),
                         batch=tr.batch, chunk=tr.chunk)
     rule = sweep.StopRule(max_steps=tr.max_steps, target=tr.target)
-    ckpt = os.path.join(wd.checkpoints, f"inflight_{name}.pkl")
+    ckpt = os.path.join(wd.checkpoints, f"inflight_{name}.npz")
     res = sweep.run_group(setup, [hp], rule, keep_params=True,
                           ckpt=ckpt if wd.is_writer else None,
                           progress=progress)[0]

@@ -418,7 +418,7 @@ def _histogram(plots, base, site, per_model, bins):
   untrained (outline) keys of each kind."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   n = len(per_model)
-  fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
+  fig, axes = plots.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
   edges = np.linspace(0, 180, bins + 1)
   colors = dict(random="tab:gray", subject="tab:blue", eos="tab:red")
   for ax, (name, member, rec, sets, _, _) in zip(axes[0], per_model):
@@ -435,4 +435,4 @@ def _histogram(plots, base, site, per_model, bins):
     ax.set_xlabel(f"pairwise angle at {site} (deg)")
     ax.legend(fontsize=6)
   axes[0][0].set_ylabel("density")
-  plots.save(fig, base)
+  return plots.save(fig, base)

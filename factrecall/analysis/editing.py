@@ -424,7 +424,7 @@ def _claims(cfg, single, seq, kn):
 
 def _figure(plots, base, single, seq):
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+  fig, axes = plots.subplots(1, 2, figsize=(10, 3.8))
   xs = np.array([r["xt_cos"] for r in single])
   ys = np.array([r["unedited_logp_drop"] for r in single])
   axes[0].scatter(xs, ys, s=10)
@@ -445,4 +445,4 @@ def _figure(plots, base, single, seq):
   axes[1].legend(fontsize=6)
   for ax in axes:
     ax.grid(True, alpha=0.3)
-  plots.save(fig, base)
+  return plots.save(fig, base)

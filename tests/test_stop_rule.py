@@ -1,0 +1,160 @@
+"""The capacity search's early stops, validated on full-budget learning
+curves recorded once (benchmarks/record_stop_fixture.py): every probe of an
+exhaustive search trained until it succeeded or spent its 2^14 steps.
+
+Replaying those curves through the search's own decisions shows that the
+default rules (learning rates raced, pruning by the bracket, members giving
+up when their rate cannot reach the target) never stop a member that went
+on to succeed, and that the search finds the exhaustive search's
+capacities."""
+import gzip
+import json
+import os
+
+import numpy as np
+import pytest
+
+from factrecall import capacity
+from factrecall import cli
+from factrecall import sweep
+from factrecall import train
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "data",
+                       "stop_fixture.json.gz")
+
+
+@pytest.fixture(scope="module")
+def fixture():
+  with gzip.open(FIXTURE, "rt") as f:
+    return json.load(f)
+
+
+def _config(args):
+  cfg = cli.load_config(args[0].split("=", 1)[1])
+  cli.apply_overrides(cfg, [a for a in args[1:]
+                            if a.startswith("--config.")])
+  return cfg
+
+
+def _rows(curves):
+  n = len(curves["accuracy"])
+  rows = np.zeros((n, len(train.METRICS)))
+  for m, v in curves.items():
+    rows[:, train.METRICS.index(m)] = [np.nan if x is None else x for x in v]
+  return rows
+
+
+def _default_rules(cfg):
+  """cfg with the default preset's search rules (the recorded runs had
+  every early stop off)."""
+  default = cli.load_config("capacity")
+  cfg.search.prune = default.search.prune
+  cfg.train.patience = default.train.patience
+  cfg.train.give_up_window = default.train.give_up_window
+  cfg.train.give_up_margin = default.train.give_up_margin
+  cfg.train.give_up_loss_drop = default.train.give_up_loss_drop
+  cfg.train.give_up_loss_window = default.train.give_up_loss_window
+  return cfg
+
+
+def test_fixture_covers_enough_curves(fixture):
+  shapes = {(m["shape"]) for run in fixture.values() for m in run["members"]}
+  lrs = {m["lr"] for run in fixture.values() for m in run["members"]}
+  assert len(shapes) >= 6 and len(lrs) == 3
+  assert cli.load_config("capacity").train.give_up_window > 0
+
+
+def test_give_up_never_stops_a_member_that_succeeded_later(fixture):
+  stopped = saved = total = 0
+  for run in fixture.values():
+    cfg = _config(run["args"])
+    rule = capacity.stop_rule(_default_rules(cfg))
+    col = {p: train.METRICS.index(sweep._PROTOCOL_METRIC[p])  # pylint: disable=protected-access
+           for p in rule.protocols}
+    for m in run["members"]:
+      rows = _rows(m["curves"])
+      low = np.minimum.accumulate(rows[:, train.METRICS.index("loss")])
+      for p, o in m["outcomes"].items():
+        best = np.maximum.accumulate(rows[:, col[p]]).tolist()
+        n = o["steps"] // cfg.train.chunk
+        stop = next((j for j in range(1, n + 1)
+                     if sweep.gives_up(best[:j], low[:j].tolist(),
+                                       cfg.train.chunk, rule)), None)
+        if o["status"] == "success":
+          assert stop is None, (m["shape"], m["k"], m["lr"], p, stop)
+        elif stop is not None:
+          stopped += 1
+          saved += rule.max_steps - stop * cfg.train.chunk
+        total += rule.max_steps if o["status"] != "success" else 0
+  # The rule does stop failing members early (it is not a no-op).
+  assert stopped > 0 and saved > 0.3 * total
+
+
+def _exhaustive(cfg):
+  """cfg with every early stop off (how the fixture was recorded)."""
+  cfg.search.prune = False
+  cfg.train.patience = 0
+  cfg.train.give_up_window = 0
+  return cfg
+
+
+def _replay_run(run, cfg):
+  """Replays every shape of a recorded run under cfg's rules: {shape:
+  ({protocol: (k, band)}, member-steps, block calls)}."""
+  rule = capacity.stop_rule(cfg)
+  by_shape = {}
+  for m in run["members"]:
+    by_shape.setdefault(m["shape"], {})[(m["k"], m["seed"], m["lr"])] = (
+        _rows(m["curves"]))
+  seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
+  carried, out = {}, {}
+  for shape, info in capacity.model_shapes(cfg):
+    search = capacity.ShapeSearch(
+        capacity.first_brackets(cfg, shape, info, carried), seeds,
+        list(cfg.train.lrs), cfg.search.k_max, cfg.search.band_step,
+        cfg.search.prune)
+    trained, calls = capacity.replay(search, rule, by_shape[shape.name()],
+                                     cfg.train.chunk, cfg.search.max_rounds)
+    caps = {}
+    for p in capacity.protocols(cfg):
+      got = search.capacity(p)
+      caps[p] = (got["k"], got["band"], got["k_ok"], got["k_fail"])
+      if got["k_ok"]:
+        carried[(p, capacity.curve_of(info))] = (got["k_ok"], shape.params)
+    out[shape.name()] = (caps, sum(r["steps"] for r in trained.values()),
+                         calls)
+  return out
+
+
+def test_search_with_early_stops_finds_the_exhaustive_capacities(fixture):
+  """The exhaustive search (every probe to success or its budget) and the
+  default search with its early stops, both replayed on the recorded curves
+  by the same code, find the same capacity, band and bracket per shape, in
+  fewer member-steps."""
+  for run in fixture.values():
+    full = _replay_run(run, _exhaustive(_config(run["args"])))
+    ours = _replay_run(run, _default_rules(_config(run["args"])))
+    for shape, (caps, steps, calls) in ours.items():
+      assert caps == full[shape][0], shape
+      assert steps < full[shape][1] and calls < full[shape][2]
+
+
+def _capacities(wd):
+  with open(os.path.join(wd, "summary.json")) as f:
+    caps = json.load(f)["capacities"]
+  return {c["shape"]: {p: (q["k"], q["band"], q["k_ok"], q["k_fail"])
+                       for p, q in c["protocols"].items()} for c in caps}
+
+
+def test_smoke_search_finds_the_exhaustive_capacities(tmp_path):
+  """Trained for real on the smoke shapes: the search with its early stops
+  (racing, pruning, giving up) and the exhaustive one agree."""
+  ours, full = str(tmp_path / "ours"), str(tmp_path / "full")
+  assert cli.entry(["--config=capacity:smoke", "--workdir", ours]) == 0
+  assert cli.entry(["--config=capacity:smoke", "--workdir", full,
+                    "--config.search.prune=false",
+                    "--config.train.give_up_window=0"]) == 0
+  assert _capacities(ours) == _capacities(full)
+  steps = lambda wd: sum(json.loads(l)["steps"] for l in open(
+      os.path.join(wd, "results.jsonl")))
+  assert steps(ours) <= steps(full)
