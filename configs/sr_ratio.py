@@ -53,3 +53,6 @@ RULES = {
     "sr.n_seeds": Int(1, 1000),
     "sr.max_steps": Int(1, 2 ** 24),
 }
+
+# Fields that only say how results are analysed (those of dynamics).
+ANALYSIS = _dynamics().ANALYSIS

@@ -71,3 +71,7 @@ def get_config(arg=None):
 
 
 RULES = thresholds.RULES
+
+# Fields that only say how results are fitted: changing them re-analyses a
+# workdir's records instead of refusing it.
+ANALYSIS = ("fit.",)
