@@ -224,7 +224,8 @@ def test_api_run_and_load_equal_the_cli_files(smoke, capsys):
     assert not any(isinstance(v, (dict, list)) for v in row.values())
     assert {"shape", "params", "protocol", "facts", "k", "band_lo",
             "band_hi"} <= set(row)
-  assert set(loaded.figures) == {"capacity", "training_curves"}
+  assert set(loaded.figures) == {"capacity", "training_curves",
+                                 "bits_per_param"}
   # The command line on the same workdir resumes it: nothing trained.
   before = open(os.path.join(wd, "results.jsonl"), "rb").read()
   assert cli.entry(["--config=capacity:smoke", "--config.search.max_rounds=2",
