@@ -11,7 +11,6 @@ of the others in its group.
 import copy
 import dataclasses
 import functools
-import io
 import json
 import os
 import time
