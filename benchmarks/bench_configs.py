@@ -44,6 +44,21 @@ def _old_rows(path):
   return [r for r in rows if len(r) == len(HEADER)]
 
 
+def _notes(path):
+  """The text after an existing RESULTS.md's first table (notes on its rows,
+  other benchmarks' sections), kept as it is."""
+  if not os.path.exists(path):
+    return ""
+  with open(path) as f:
+    lines = f.readlines()
+  first = next((i for i, l in enumerate(lines) if l.startswith("|")), None)
+  if first is None:
+    return ""
+  end = next((i for i in range(first, len(lines))
+              if not lines[i].startswith("|")), len(lines))
+  return "".join(lines[end:])
+
+
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--configs", default=",".join(cli.config_names()))
@@ -61,6 +76,7 @@ def main():
   path = os.path.join(common.ROOT, "benchmarks", "RESULTS.md")
   done = {r[0] for r in rows}
   rows = sorted([r for r in _old_rows(path) if r[0] not in done] + rows)
+  notes = _notes(path)
   with open(path, "w") as f:
     f.write(f"# Default presets: wall time and peak memory\n\n"
             f"Each config's default preset in a fresh process and workdir "
@@ -71,6 +87,7 @@ def main():
     f.write("|" + "---|" * len(HEADER) + "\n")
     for r in rows:
       f.write("| " + " | ".join(str(c) for c in r) + " |\n")
+    f.write(notes)
 
 
 if __name__ == "__main__":
