@@ -202,10 +202,8 @@ def memory_rows(caps, records, n_fixed):
 def plot(base, series, title="bits per parameter at capacity"):
   """Information bits per parameter against parameters, one series per
   experiment ({label: rows}), with Allen-Zhu & Li's 2 bits/param."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, ax = plt.subplots(figsize=(5.5, 4.0))
+  from factrecall import plots  # pylint: disable=g-import-not-at-top
+  fig, ax = plots.subplots(figsize=(5.5, 4.0))
   for j, (label, rows) in enumerate(series.items()):
     x = [r["params"] for r in rows if np.isfinite(r["info_bits_per_param"])]
     y = [r["info_bits_per_param"] for r in rows
@@ -223,7 +221,4 @@ def plot(base, series, title="bits per parameter at capacity"):
   ax.set_title(title, fontsize=10)
   ax.grid(True, which="both", alpha=0.3)
   ax.legend(fontsize=6)
-  fig.tight_layout()
-  fig.savefig(base + ".png", dpi=130)
-  fig.savefig(base + ".pdf")
-  plt.close(fig)
+  return plots.save(fig, base)

@@ -167,11 +167,9 @@ def summarize(cfg, recs):
 def plot(base, cfg, recs, table):
   """Loss curves (seed means) per ratio, with log D, and the stage's
   fraction seen and length against S/R."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-  cmap = plt.get_cmap("viridis")
+  from factrecall import plots  # pylint: disable=g-import-not-at-top
+  fig, (a, b) = plots.subplots(1, 2, figsize=(10, 3.8))
+  cmap = plots.get_cmap("viridis")
   for j, row in enumerate(table):
     rr = [r for r in recs if r["S"] == row["S"] and r["R"] == row["R"]]
     n = min(len(r["curves"]["loss"]) for r in rr)
@@ -201,10 +199,7 @@ def plot(base, cfg, recs, table):
   b.set_title(f"S·R = {table[0]['S'] * table[0]['R']}, "
               f"{cfg.model} attention", fontsize=9)
   b.grid(True, alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(base + ".png", dpi=130)
-  fig.savefig(base + ".pdf")
-  plt.close(fig)
+  return plots.save(fig, base)
 
 
 def run(cfg, wd):

@@ -474,9 +474,7 @@ def _rates(recs, outcome, load_field):
 def plot(base, corr, trained, fits, list_frac):
   """P(all retrieved) against load per d, with the logistic fits: the
   correlation memory (top-1 and listwise) and the trained memory."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from factrecall import plots  # pylint: disable=g-import-not-at-top
   from matplotlib import ticker  # pylint: disable=g-import-not-at-top
   panels = []
   if corr:
@@ -489,9 +487,9 @@ def plot(base, corr, trained, fits, list_frac):
     panels += [("trained linear memory: every answer top-1 (—) / "
                 "≥ 99% (- -)", trained, "all_top1", "load",
                 fits["trained_top1"], "n ln n / d²")]
-  fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8),
+  fig, axes = plots.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8),
                            squeeze=False)
-  cmap = plt.get_cmap("viridis")
+  cmap = plots.get_cmap("viridis")
   for ax, (title, recs, outcome, field, fit, xlabel) in zip(axes[0], panels):
     ds = sorted({r["d"] for r in recs})
     for j, d in enumerate(ds):
@@ -527,10 +525,7 @@ def plot(base, corr, trained, fits, list_frac):
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=6)
-  fig.tight_layout()
-  fig.savefig(base + ".png", dpi=130)
-  fig.savefig(base + ".pdf")
-  plt.close(fig)
+  return plots.save(fig, base)
 
 
 # ---------------------------------------------------------------- runner
