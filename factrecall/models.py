@@ -326,26 +326,15 @@ class SoftmaxAttention(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class SoftmaxAttentionShape:
-  """Shape of SoftmaxAttention: d (= vocabulary, one-hot) and n_out classes."""
-  d: int
-  n_out: int
-
-  @property
-  def params(self):
-    return self.d * self.d + self.d * self.n_out  # A and V
+class SoftmaxAttentionShape(LinearAttentionShape):
+  """Shape of SoftmaxAttention: the linear model's parameters and init (A, V
+  at 1e-5), softmax attention."""
 
   def name(self):
     return f"softattn_d{self.d}_out{self.n_out}"
 
   def build(self):
     return SoftmaxAttention(self.d, self.n_out)
-
-  def init_params(self, key):
-    """A and V at 1e-5 everywhere, as the linear model; key unused."""
-    del key
-    return {"A": jnp.full((self.d, self.d), 1e-5, jnp.float32),
-            "V": jnp.full((self.d, self.n_out), 1e-5, jnp.float32)}
 
 
 # ------------------------------------------- associative memories (SPEC §4)
