@@ -467,16 +467,26 @@ def band_capacity(table):
 def model_shapes(cfg):
   """The (shape, ratio label) grid of a capacity config."""
   shapes = []
-  for H in cfg.model.H_list:
-    for a, b in cfg.model.ratios:
-      for d in cfg.model.d_list:
-        d_h = int(math.floor(a * d / H))
-        m = int(math.floor(b * d))
-        if d_h < 1 or (m < 1 and b > 0):
-          continue  # rounds to zero: skipped (SPEC section 3)
-        shapes.append((models.TransformerShape(d=d, H=H, d_h=d_h, m=m),
-                       dict(H=H, alpha_w=a, beta_w=b)))
+  for emb in cfg.model.get("embeddings", ("frozen",)):
+    # Learned shapes say so in their info (frozen ones' records are those
+    # of a config without the field).
+    kind, extra = ((models.TransformerShape, {}) if emb == "frozen" else
+                   (models.LearnedEmbeddingsShape, dict(embeddings=emb)))
+    for H in cfg.model.H_list:
+      for a, b in cfg.model.ratios:
+        for d in cfg.model.d_list:
+          d_h = int(math.floor(a * d / H))
+          m = int(math.floor(b * d))
+          if d_h < 1 or (m < 1 and b > 0):
+            continue  # rounds to zero: skipped (SPEC section 3)
+          shapes.append((kind(d=d, H=H, d_h=d_h, m=m),
+                         dict(H=H, alpha_w=a, beta_w=b, **extra)))
   return shapes
+
+
+def is_learned(info):
+  """Whether a shape of model_shapes trains its embeddings."""
+  return info.get("embeddings") == "learned"
 
 
 def validate(cfg):
@@ -510,6 +520,14 @@ def validate(cfg):
   n_out = D * R
   bytes_ = members * 4 * (n_out * d_max + S * R * t.T +
                           tr.batch * (n_out * 3 + t.T) + 3 * p_max)
+  if "learned" in mo.get("embeddings", ()):
+    if "frozen" not in mo.embeddings:
+      raise UserError(f"model.embeddings={tuple(mo.embeddings)}: learned "
+                      "embeddings are measured against frozen ones; add "
+                      "'frozen'")
+    # trained E and U with Adam's two moments
+    bytes_ += members * 4 * 3 * (n_out + S + R + 1 +
+                                 tasks.noise_count(S, R, t.n_noise)) * d_max
   checks.check_memory(bytes_, cfg.memory_gib,
                       f"search.k_max={k}, model.d_list max={d_max} ({p_max} "
                       f"params), train.batch={tr.batch}",
@@ -555,8 +573,10 @@ def _key(shape, seed, k, lr):
 
 
 def curve_of(info):
-  """The width-ratio curve a shape belongs to: 'H|alpha_w|beta_w'."""
-  return f"{info['H']}|{info['alpha_w']}|{info['beta_w']}"
+  """The width-ratio curve a shape belongs to: 'H|alpha_w|beta_w' (with
+  '|learned' for learned embeddings: their own curve)."""
+  tail = "|learned" if is_learned(info) else ""
+  return f"{info['H']}|{info['alpha_w']}|{info['beta_w']}{tail}"
 
 
 def first_brackets(cfg, shape, info, carried):
@@ -660,11 +680,17 @@ def run(cfg, wd):
     entry.update(k=first["k"], facts=first["facts"], k_fail=first["k_fail"])
     capacities.append(entry)
   prog.close()
-  summary = summarize(cfg, capacities)
-  add_bits(cfg, summary, capacities, list(done.values()))
+  # The headline claims are the frozen embeddings' (the paper's model);
+  # learned ones are compared with them apart.
+  frozen = [c for c in capacities if not is_learned(c)]
+  summary = summarize(cfg, frozen)
+  add_bits(cfg, summary, frozen, list(done.values()))
+  if len(frozen) < len(capacities):
+    from factrecall import learned  # pylint: disable=g-import-not-at-top
+    learned.add_claims(cfg, wd, summary, capacities)
   if wd.is_writer:
     bits.plot(wd.figure("bits_per_param"), {cfg.name: summary["bits"]})
-    plots.capacity(wd.figure("capacity"), capacities, summary,
+    plots.capacity(wd.figure("capacity"), frozen, summary,
                    title=f"{cfg.name} ({cfg.task.scaling} scaling)")
     plots.training_curves(wd.figure("training_curves"),
                           _curve_examples(list(done.values()), cfg.plot_curves))
@@ -689,9 +715,11 @@ def _padded_shape(cfg, hps, last_shape):
 
 def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
                prog, rnd):
+  learn = is_learned(info)
   setup = train.Setup(model=shape, task=ts, batch=cfg.train.batch,
                       chunk=cfg.train.chunk, optimizer="adam",
-                      fixed_eval=cfg.train.eval_samples)
+                      fixed_eval=cfg.train.eval_samples,
+                      embeddings="learned" if learn else "gaussian")
   ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}_r{rnd}.npz")
   budget = rule.max_steps
 
@@ -710,7 +738,7 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
   res = sweep.run_group(setup, hps, rule, needed=needed,
                         ckpt=ckpt if wd.is_writer else None, progress=prog,
                         on_chunk=Credit(), ckpt_every=cfg.checkpoint_every,
-                        keep_params=cfg.save_models)
+                        keep_params=cfg.save_models or learn)
   recs = []
   for key, (k, seed, lr), hp, r in zip(keys, members, hps, res):
     recs.append(dict(
@@ -721,6 +749,9 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
         accuracy=r["accuracy"], best_accuracy=r["best_accuracy"],
         steps=r["steps"], status=r["status"], outcomes=r["outcomes"],
         round=rnd, chunk=cfg.train.chunk, curves=r["curves"], **info))
+    if learn:
+      from factrecall import learned  # pylint: disable=g-import-not-at-top
+      recs[-1].update(learned.record_fields(setup, hp, r))
     if cfg.save_models and r["status"] == "success" and wd.is_writer:
       from factrecall.analysis import checkpoints  # pylint: disable=g-import-not-at-top
       base = os.path.join(wd.checkpoints, "models",

@@ -144,6 +144,12 @@ def default_workdir(cfg):
   return os.path.join("runs", f"{cfg.name}_{cfg.preset}")
 
 
+def _jsonable_added(mod):
+  """A config module's ADDED ({dotted field: the value a config recorded
+  before the field existed meant}) as config.json spells values."""
+  return json.loads(json.dumps(dict(getattr(mod, "ADDED", {}))))
+
+
 def analysis_fields(mod):
   """The fields of a config module that only analyse results (ANALYSIS:
   dotted names or prefixes ending in '.'): changing them re-analyses a
@@ -282,7 +288,8 @@ def execute(cfg, mod, run, workdir=None, echo=True):
   workdir = workdir or default_workdir(cfg)
   cfg_dict = json.loads(cfg.to_json_best_effort())
   wd = output.Workdir(workdir, cfg_dict, is_writer=jax.process_index() == 0,
-                      analysis=analysis_fields(mod))
+                      analysis=analysis_fields(mod),
+                      added=_jsonable_added(mod))
   n_before = len(wd.records())
   if echo:
     what = ("re-analysing its results (only analysis fields changed)"

@@ -1,8 +1,10 @@
 """Flax (linen) models of SPEC sections 2, 4 and 5, and their parameter counts.
 
-Embeddings are frozen, so they are inputs to `apply`, not parameters: the
-token embedding E (vocab x d) and unembedding U (classes x d) of a member are
-drawn once from its key by `gaussian_embeddings`.
+Embeddings are inputs to `apply`, not module parameters: the token embedding
+E (vocab x d) and unembedding U (classes x d) of a member are drawn once from
+its key by `gaussian_embeddings`. They stay frozen, unless training is told
+to learn them (train.Setup(embeddings="learned"): then they start from that
+same draw and are trained with the rest).
 """
 import dataclasses
 
@@ -54,6 +56,21 @@ class ActTransformerShape:
 
   def init_params(self, key):
     return init_params(self, key)
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedEmbeddingsShape(TransformerShape):
+  """A TransformerShape whose E and U are trained too: its own name (so its
+  records and capacities never mix with the frozen model's); `params` is
+  still the non-embedding count (see embedding_count for the rest)."""
+
+  def name(self):
+    return super().name() + "_learnedE"
+
+
+def embedding_count(vocab, n_out, d):
+  """(vocab + n_out) * d: the entries of E and U that a member uses."""
+  return (vocab + n_out) * d
 
 
 def param_count(shape):

@@ -98,9 +98,12 @@ class Workdir:
   Its identity is its config less the analysis fields (`analysis`, the
   config's ANALYSIS): a config that differs only there re-analyses the
   results already trained (reanalysis is True) instead of being refused.
+  added: {dotted field: value} of fields added to the config since (its
+  ADDED); a workdir recorded without one holds that value's results.
   """
 
-  def __init__(self, path, config_dict, is_writer=True, analysis=()):
+  def __init__(self, path, config_dict, is_writer=True, analysis=(),
+               added=None):
     self.path = path
     self.is_writer = is_writer
     self.reanalysis = False
@@ -124,7 +127,10 @@ class Workdir:
       with open(cfg_path) as f:
         old = f.read().strip()
       if old and json.loads(old) != json.loads(new):
-        old_d = identity(json.loads(old), analysis)
+        # A field added to the config after these results were recorded
+        # (`added`: its name -> the value its absence meant) is compared
+        # as that value.
+        old_d = dict(added or {}, **identity(json.loads(old), analysis))
         new_d = identity(json.loads(new), analysis)
         diff = sorted(k for k in set(old_d) | set(new_d)
                       if old_d.get(k) != new_d.get(k))

@@ -31,7 +31,10 @@ class Setup:
   batch: int = 1024
   chunk: int = 128       # steps between evaluations
   optimizer: str = "adam"  # "adam" (AdamW, weight decay 0) or "sgd"
-  embeddings: str = "gaussian"  # "gaussian" (N(0, 1/d)) or "onehot"
+  # "gaussian" (frozen, N(0, 1/d)), "onehot" (frozen) or "learned" (the
+  # gaussian draw as the start of trained E and U: params = {"net": the
+  # model's, "E": E, "U": U})
+  embeddings: str = "gaussian"
   eval_chunk: int = 4096  # evaluation pairs per forward pass
   method: str = "fast"   # "fast" or "reference" (the per-example model)
   fixed_eval: int = 1024  # sequences of the fixed test set (i.i.d. samples)
@@ -61,19 +64,29 @@ def _optimizer(kind):
   raise ValueError(f"optimizer must be 'adam' or 'sgd', got {kind!r}")
 
 
-def init(setup, hp):
-  """Initial state of one member from its hyperparameters (seed inside hp)."""
+def _keys(hp):
   # (rng.split's first keys do not depend on how many are split)
-  k_emb, k_tab, k_par, k_data, k_eval, k_fixed = rng.split(
-      rng.key(hp["seed"]), 6)
+  return rng.split(rng.key(hp["seed"]), 6)
+
+
+def initial_embeddings(setup, hp):
+  """A member's (E, U) at the start of training (the frozen ones throughout,
+  unless setup.embeddings is "learned")."""
   ts = setup.task
   d = model_dim(setup.model)
-  if setup.embeddings == "gaussian":
-    E, U = models.gaussian_embeddings(k_emb, ts.vocab, ts.n_out, d)
-  else:
-    E, U = models.onehot_embeddings(ts.vocab, ts.n_out, d)
-  table = tasks.fact_table(k_tab, hp, ts)
+  if setup.embeddings in ("gaussian", "learned"):
+    return models.gaussian_embeddings(_keys(hp)[0], ts.vocab, ts.n_out, d)
+  return models.onehot_embeddings(ts.vocab, ts.n_out, d)
+
+
+def init(setup, hp):
+  """Initial state of one member from its hyperparameters (seed inside hp)."""
+  _, k_tab, k_par, k_data, k_eval, k_fixed = _keys(hp)
+  E, U = initial_embeddings(setup, hp)
+  table = tasks.fact_table(k_tab, hp, setup.task)
   params = init_params(setup.model, k_par)
+  if setup.embeddings == "learned":
+    params = {"net": params, "E": E, "U": U}
   opt = _optimizer(setup.optimizer).init(params)
   return dict(params=params, opt=opt, E=E, U=U, table=table, key=k_data,
               eval_key=k_eval, fixed_key=k_fixed,
@@ -82,7 +95,10 @@ def init(setup, hp):
 
 def logits_fn(setup, params, tok, state, hp):
   model = build_model(setup.model)
-  logits = model.apply({"params": params}, tok, state["E"], state["U"],
+  E, U = state["E"], state["U"]
+  if setup.embeddings == "learned":
+    E, U, params = params["E"], params["U"], params["net"]
+  logits = model.apply({"params": params}, tok, E, U,
                        tasks.eos_id(hp),
                        method=None if setup.method == "fast" else setup.method)
   active = jnp.arange(setup.task.n_out) < hp["D"] * hp["R"]
