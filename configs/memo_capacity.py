@@ -34,6 +34,8 @@ def get_config(arg=None):
   c.c_band = (0.9, 1.1)          # c's CI inside this x the authors' 0.0278
                                  # -> "supported"
   c.memory_gib = 16.0             # memory a run may use (GiB); see validate
+  c.bits_band = 1.5              # bits/param within this factor of Allen-Zhu
+                                 # & Li's 2 -> "supported"
 
   if arg == "smoke":
     c.vocab = 2000
@@ -55,6 +57,10 @@ def get_config(arg=None):
   return c
 
 
+# Fields that only judge the recorded runs: changing them re-analyses a
+# workdir instead of storing again.
+ANALYSIS = ("bits_band",)
+
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are memo.validate's.
 RULES = {
@@ -75,4 +81,5 @@ RULES = {
     "stop_rule": OneOf("last_pass", "first_fail"),
     "c_band": Seq(Real(0, 100), min_len=2, max_len=2, increasing=True),
     "memory_gib": Real(0, 2 ** 20, lo_open=True),
+    "bits_band": Real(1, 1000),
 }

@@ -65,6 +65,7 @@ def get_config(arg=None):
   c.fit.rate_tol = 0.25           # exchange rate CI within ±25% of the paper's 2 -> "supported"
   c.fit.floor_tol = 0.2           # floor x0 CI within ±20% of the paper's 1280 -> "supported"
   c.fit.ratio_band = 2.0          # facts/param MLP-heavy vs attention-only within this factor -> "supported"
+  c.fit.bits_band = 1.5           # bits/param on the boundary within this factor of 2 -> "supported"
 
   c.checkpoint_every = 30.0       # seconds between in-flight group checkpoints
   c.memory_gib = 16.0             # memory a group may use, over its devices (GiB)
@@ -129,6 +130,7 @@ RULES = {
     "fit.rate_tol": Real(0, 1, lo_open=True, hi_open=True),
     "fit.floor_tol": Real(0, 1, lo_open=True, hi_open=True),
     "fit.ratio_band": Real(1, 1000, lo_open=True),
+    "fit.bits_band": Real(1, 1000),
     "checkpoint_every": Real(0, 86400, note="seconds; 0 = every chunk"),
     "memory_gib": Real(0, 2 ** 20, lo_open=True),
 }

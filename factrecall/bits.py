@@ -40,6 +40,42 @@ def information_bits_from_mean(facts, mean_ce_nats, D):
   return float(facts) * max(0.0, math.log2(D) - float(mean_ce_nats) / LN2)
 
 
+def calibrated_ce_nats(accuracy, D):
+  """Mean cross-entropy (nats) of the predictor a top-1 retrieval implies:
+  probability `accuracy` on its answer, the rest spread evenly over the
+  other D - 1 (the calibrated distribution of an argmax that is right with
+  that probability). log2 D minus it (in bits) is Fano's bound on the
+  information the retrieval keeps: Allen-Zhu & Li's measure for a memory
+  that outputs an answer, not a distribution."""
+  a = min(max(float(accuracy), 0.0), 1.0)
+  ce = -a * math.log(a) if a > 0 else 0.0
+  if a < 1 and D > 1:
+    ce -= (1 - a) * math.log((1 - a) / (D - 1))
+  return ce
+
+
+def row(facts, D, params, ce_nats, **extra):
+  """One capacity point in bits: stored bits facts * log2 D, the
+  information from the mean cross-entropy (NaN if unknown), both per
+  parameter; `extra` fields are kept beside them."""
+  sb = stored_bits(facts, D)
+  ib = (information_bits_from_mean(facts, ce_nats, D)
+        if np.isfinite(ce_nats) else float("nan"))
+  return dict(extra, params=params, facts=facts, D=D, ce_nats=ce_nats,
+              stored_bits=sb, info_bits=ib,
+              stored_bits_per_param=sb / params,
+              info_bits_per_param=ib / params)
+
+
+def mean_final_ce(records):
+  """Mean over records of their last finite evaluation loss (nats, every
+  (s, r) pair once; NaN if none has one)."""
+  ces = [_last_finite(r["curves"].get("loss")) for r in records
+         if r.get("curves")]
+  ces = [c for c in ces if np.isfinite(c)]
+  return float(np.mean(ces)) if ces else float("nan")
+
+
 ALLEN_ZHU_LI = output.reference(
     2.0, "Allen-Zhu & Li 2024, Physics of LMs 3.3: language models store "
     "about 2 bits of knowledge per parameter (their information measure, "
@@ -63,9 +99,7 @@ def capacity_ce(records, shape, k):
   if not ok:
     return float("nan"), 0
   k_best = max(r["k"] for r in ok)
-  ces = [_last_finite(r["curves"].get("loss")) for r in ok if r["k"] == k_best]
-  ces = [c for c in ces if np.isfinite(c)]
-  return (float(np.mean(ces)) if ces else float("nan")), k_best
+  return mean_final_ce([r for r in ok if r["k"] == k_best]), k_best
 
 
 def capacity_rows(cfg, capacities, records, sizes_for):
@@ -77,13 +111,8 @@ def capacity_rows(cfg, capacities, records, sizes_for):
       continue
     _, _, D = sizes_for(c["k"], cfg.task.scaling, cfg.task.D)
     ce, k_ce = capacity_ce(records, c["shape"], c["k"])
-    sb = stored_bits(c["facts"], D)
-    ib = (information_bits_from_mean(c["facts"], ce, D) if np.isfinite(ce)
-          else float("nan"))
-    rows.append(dict(shape=c["shape"], params=c["params"], facts=c["facts"],
-                     D=D, ce_nats=ce, ce_k=k_ce, stored_bits=sb,
-                     info_bits=ib, stored_bits_per_param=sb / c["params"],
-                     info_bits_per_param=ib / c["params"]))
+    rows.append(row(c["facts"], D, c["params"], ce, shape=c["shape"],
+                    ce_k=k_ce))
   return rows
 
 
@@ -99,9 +128,16 @@ def _geo_ci(v, n_boot, seed):
   return m, [float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))]
 
 
+MEAN_CE = ("computed as facts * max(0, log2 D - mean CE bits) because the "
+           "records hold only the mean cross-entropy over all pairs (a lower "
+           "bound of the per-fact sum)")
+
+
 def bits_claims(rows, envelope, n_boot, seed, band, where,
                 guide_facts_per_param=None, prefix="",
-                best_what="the upper envelope of facts vs params"):
+                best_what="the upper envelope of facts vs params",
+                how=MEAN_CE, protocol="synthetic facts at the 99%-accuracy "
+                "capacity"):
   """The bits-per-parameter claims of a capacity run over the best models
   (the shapes whose params are in `envelope`; all shapes if none are):
   Allen-Zhu & Li's information measure against their 2 bits/param, and the
@@ -133,13 +169,11 @@ def bits_claims(rows, envelope, n_boot, seed, band, where,
   out = [output.claim(
       prefix + "bits_per_param",
       "information stored per parameter at capacity, Allen-Zhu & Li's "
-      "measure sum_facts max(0, log2 D - CE_bits), computed as facts * "
-      "max(0, log2 D - mean CE bits) because the records hold only the "
-      "mean cross-entropy over all pairs (a lower bound of the per-fact "
-      f"sum), is within a factor {band:g} of their 2 bits/param; geometric "
+      f"measure sum_facts max(0, log2 D - CE_bits), {how}, is within a "
+      f"factor {band:g} of their 2 bits/param; geometric "
       f"mean over {len(best)} capacities ({best_what}), CI: bootstrap over "
       f"them ({where}). Departs from their "
-      "protocol: synthetic facts at the 99%-accuracy capacity, not a "
+      f"protocol: {protocol}, not a "
       "language model trained to saturation. The measure cannot exceed "
       f"the stored bits facts * log2 D ({sb:.3g} per counted parameter "
       "here), so a value below 2 means fewer than 2 / log2 D facts per "
@@ -183,19 +217,13 @@ def memory_rows(caps, records, n_fixed):
     M = c["N"] if c["regime"] == "identity" else n_fixed
     if not M or M < 2:
       continue
-    sb = stored_bits(c["N"], M)
-    ib = (information_bits_from_mean(c["N"], ce, M) if np.isfinite(ce)
-          else float("nan"))
     # Every trained number: d^2 (linear), W1, b1 and W2 (MLP); `params`
     # is the paper's count (m d for the MLP).
     weights = c["d"] ** 2 if not c["m"] else 2 * c["m"] * c["d"] + c["m"]
-    rows.append(dict(regime=c["regime"], d=c["d"], m=c["m"], seed=c["seed"],
-                     params=c["params"], weights=weights,
-                     info_bits_per_weight=ib / weights,
-                     facts=c["N"], D=M, ce_nats=ce,
-                     stored_bits=sb, info_bits=ib,
-                     stored_bits_per_param=sb / c["params"],
-                     info_bits_per_param=ib / c["params"]))
+    r = row(c["N"], M, c["params"], ce, regime=c["regime"], d=c["d"],
+            m=c["m"], seed=c["seed"], weights=weights)
+    r["info_bits_per_weight"] = r["info_bits"] / weights
+    rows.append(r)
   return rows
 
 
@@ -214,8 +242,9 @@ def plot(base, series, title="bits per parameter at capacity"):
             color=f"C{j}", alpha=0.6, label=f"{label}: facts · log2 D")
   ax.axhline(ALLEN_ZHU_LI["value"], color="k", lw=0.8, ls=":",
              label="Allen-Zhu & Li 2024: 2 bits/param")
-  ax.set_xscale("log")
-  ax.set_yscale("log")
+  if any(rows for rows in series.values()):  # (log axes need a point)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
   ax.set_xlabel("parameters")
   ax.set_ylabel("bits per parameter")
   ax.set_title(title, fontsize=10)

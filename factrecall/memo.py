@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from factrecall import bits
 from factrecall import checks
 from factrecall import output
 from factrecall import progress
@@ -760,12 +761,44 @@ def run_capacity(config, wd):
           reference=output.reference(AUTHORS_CAPACITY_SLOPE, _AUTHORS_CAPACITY
                                      + "; runs storing more than one batch")),
   ]
+  rows = memo_bits_rows(config, recs)
+  claims += bits.bits_claims(
+      rows, [], config.n_boot, config.seed, config.bits_band,
+      f"{len(rows)} runs, stop rule {config.stop_rule}; D = the vocabulary "
+      f"of {config.vocab} symbols",
+      best_what="every run that stored a batch", prefix="memo_",
+      how=("from the cross-entropy of the calibrated predictor the "
+           "retrieval implies (its argmax right with probability = the "
+           f"threshold {config.threshold:g}, the rest spread evenly: Fano's "
+           "bound), since the memory outputs an answer, not a distribution, "
+           "and every stored batch scored above the threshold (the score "
+           "is over the first and the current batch, not every stored pair)"),
+      protocol="uniform random (context, next-token) pairs stored in one "
+      "correlation matrix C (h*d_h x d, the parameters counted) until the "
+      "score falls below the threshold")
+  if wd.is_writer:
+    bits.plot(wd.figure("bits_per_param"), {"memo_capacity": rows},
+              title="MeMo: bits per parameter of C at capacity")
   return {"experiment": "memo_capacity", "claims": claims, "fit": fit,
+          "bits": rows,
           "fits_by_stop_rule": fits, "fit_interpolated": fit_interp,
           "params_per_pair": 1 / c, "params_per_pair_ci": inv,
           "runs": len(recs), "runs_fitted": fit["runs"],
           "censored": sum(r["status"] == "max_batches" for r in recs),
           "seconds": time.time() - t0}
+
+
+def memo_bits_rows(config, recs):
+  """The capacity of every run that stored a batch, in bits: pairs stored
+  (under the config's stop rule) * log2 vocab, and the information of the
+  calibrated predictor its top-1 retrieval implies at the threshold
+  accuracy, per parameter of C."""
+  field, ok = (("stored", ("ok",)) if config.stop_rule == "last_pass" else
+               ("stored_first_fail", ("ok", "below_batch")))
+  ce = bits.calibrated_ce_nats(config.threshold, config.vocab)
+  return [bits.row(r[field], config.vocab, r["params"], ce, h=r["h"],
+                   d_h=r["d_h"], d=r["d"], seed=r["seed"])
+          for r in recs if r["status"] in ok and r[field] > 0]
 
 
 # The authors' single-layer results (Zanzotto et al. 2025,

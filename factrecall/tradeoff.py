@@ -18,6 +18,7 @@ import os
 
 import numpy as np
 
+from factrecall import bits
 from factrecall import checks
 from factrecall import models
 from factrecall import output
@@ -375,8 +376,11 @@ def run(cfg, wd):
     sweep.release_compiled()
   prog.close()
   summary = summarize(cfg, list(done.values()))
+  add_bits(cfg, summary, list(done.values()))
   if wd.is_writer:
     heatmap(wd.figure("tradeoff"), summary, cfg)
+    bits.plot(wd.figure("bits_per_param"), {cfg.name: summary["bits"]},
+              title="trade-off: bits per parameter on the boundary")
   return summary
 
 
@@ -521,6 +525,49 @@ def summarize(cfg, records):
                            x0=est["x0"], line=est["line"], rate=est["rate"],
                            rates_consistent_with_grid=est["rate_consistent"]),
           "n_members": len(records)}
+
+
+def boundary_cells(cfg, summary):
+  """(H, m) of the first solved cell past each crossing of the boundary
+  (along its row or its column): the smallest grid models storing the
+  task's facts, each at or above its capacity by under one grid step."""
+  mo, g = cfg.model, summary["grid"]
+  solved = np.array(g["solved"], bool)
+  Hs, ms = g["H"], g["m"]
+  out = set()
+  for axis, fixed, lo, hi in summary["frontier"]["brackets"]:
+    del lo
+    x, y = (hi, fixed) if axis == "x" else (fixed, hi)
+    H, m = int(round(x / (mo.d * mo.d_h))), int(round(y / mo.d))
+    if H in Hs and m in ms and solved[ms.index(m), Hs.index(H)]:
+      out.add((H, m))
+  return sorted(out)
+
+
+def add_bits(cfg, summary, records):
+  """The facts of the task in bits on the boundary cells (summary["bits"])
+  and the bits-per-parameter claim: a cell past the boundary stores the
+  facts with more parameters than its capacity needs, so its bits per
+  parameter bound those at capacity from below."""
+  t = cfg.task
+  rows = []
+  for H, m in boundary_cells(cfg, summary):
+    ok = [r for r in records if r["H"] == H and r["m"] == m and
+          r["status"] == "success"]
+    if ok:
+      rows.append(bits.row(t.S * t.R, t.D, ok[0]["params"],
+                           bits.mean_final_ce(ok), shape=ok[0]["shape"],
+                           H=H, m=m, attn_params=ok[0]["attn_params"],
+                           mlp_params=ok[0]["mlp_params"], seeds=len(ok)))
+  summary["bits"] = rows
+  summary["claims"] += bits.bits_claims(
+      rows, [], cfg.fit.n_boot, cfg.seed, cfg.fit.bits_band,
+      f"{t.S * t.R} facts, D = {t.D}, {cfg.train.eval} evaluation",
+      best_what="the first solved cell past each row's and column's "
+      "crossing of the boundary",
+      protocol="a fixed table of S R facts on the boundary cells of the "
+      "H x m grid (each at or above its capacity by under one grid step: a "
+      "lower bound of the bits per parameter at capacity)")
 
 
 # ---------------------------------------------------------------- figure

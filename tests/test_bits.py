@@ -98,3 +98,29 @@ def test_mlp_memory_bits_are_judged_per_trained_weight():
           if c["id"] == "bits_per_param"]
   assert c["measured"] == pytest.approx(24 / 36)       # 8 * 3 bits / 36
   assert c["info_bits_per_paper_param"] == pytest.approx(24 / 16)
+
+
+def test_calibrated_argmax_predictor_by_hand():
+  # D = 2, right with probability 0.9: CE = -0.9 ln 0.9 - 0.1 ln 0.1 nats;
+  # always right: 0; right by chance (1/D): log D (no information).
+  ce = bits.calibrated_ce_nats(0.9, 2)
+  assert ce == pytest.approx(-0.9 * math.log(0.9) - 0.1 * math.log(0.1))
+  assert bits.calibrated_ce_nats(1.0, 100) == 0.0
+  assert bits.calibrated_ce_nats(0.01, 100) == pytest.approx(math.log(100))
+  assert bits.information_bits_from_mean(
+      10, bits.calibrated_ce_nats(0.01, 100), 100) == pytest.approx(0, abs=1e-9)
+  # Fano: log2 D - h2(a) - (1 - a) log2(D - 1) bits per fact.
+  a, D = 0.9, 1000
+  h2 = -a * math.log2(a) - (1 - a) * math.log2(1 - a)
+  assert bits.information_bits_from_mean(
+      1, bits.calibrated_ce_nats(a, D), D) == pytest.approx(
+          math.log2(D) - h2 - (1 - a) * math.log2(D - 1))
+
+
+def test_row_by_hand():
+  r = bits.row(12, 8, 36, 3 * math.log(2) / 2, shape="x")
+  assert r["stored_bits"] == 36.0 and r["stored_bits_per_param"] == 1.0
+  assert r["info_bits"] == pytest.approx(12 * 1.5)
+  assert r["info_bits_per_param"] == pytest.approx(0.5)
+  assert r["shape"] == "x"
+  assert np.isnan(bits.row(12, 8, 36, float("nan"))["info_bits"])

@@ -1,10 +1,12 @@
 """MeMo: exact small cases, forgetting, batching, and smoke runs end to end."""
 import json
+import math
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from factrecall import cli
 from factrecall import memo
@@ -230,7 +232,16 @@ def test_capacity_smoke_end_to_end_and_resume(tmp_path):
     assert r["stored_first_fail"] == r["stored"] + r["batch"] * failed
   summary = json.load(open(os.path.join(wd, "summary.json")))
   ids = {c["id"] for c in summary["claims"]}
-  assert ids == {"memo_pairs_per_param", "memo_capacity_slope"}
+  assert ids == {"memo_pairs_per_param", "memo_capacity_slope",
+                 "memo_bits_per_param"}
+  # Bits: every run that stored a batch, pairs * log2 vocab per parameter.
+  rows = summary["bits"]
+  assert len(rows) == sum(r["status"] == "ok" and r["stored"] > 0
+                          for r in recs)
+  for b in rows:
+    assert b["stored_bits_per_param"] == pytest.approx(
+        b["facts"] * math.log2(2000) / b["params"])
+    assert 0 < b["info_bits_per_param"] < b["stored_bits_per_param"]
   assert summary["fit"]["c"] > 0
   fits = summary["fits_by_stop_rule"]
   assert fits["first_fail"]["c"] > fits["last_pass"]["c"] > 0

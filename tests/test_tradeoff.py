@@ -2,6 +2,7 @@
 and on the paper's own boundary (paper and default grids), and the smoke
 preset end to end (output contract, resume, bad field)."""
 import json
+import math
 import os
 
 import ml_collections
@@ -165,6 +166,47 @@ def test_estimator_recovers_the_papers_boundary(preset):
   assert abs(old - 2.0) > 0.5
 
 
+def test_boundary_cells_and_their_bits_by_hand():
+  # On the paper's boundary over the default grid: each bits row is a
+  # solved cell right past a crossing (its left or lower neighbour in the
+  # grid unsolved), with stored bits S R log2 D over its parameters and
+  # the information from its successful seeds' mean final loss.
+  cfg = _preset()
+  cfg.fit.n_boot = 50
+  mo = cfg.model
+  Hs, ms = sorted(mo.H_list), sorted(mo.m_list)
+  xs, ys, solved = _paper_boundary_grid(cfg)
+  recs = []
+  for i, m in enumerate(ms):
+    for j, H in enumerate(Hs):
+      for s in range(2):
+        recs.append(dict(
+            H=H, m=m, seed=s, shape=f"H{H}_m{m}", accuracy=1.0,
+            params=4 * xs[j] + 2 * ys[i], attn_params=xs[j],
+            mlp_params=ys[i], status="success" if solved[i, j] else "failed",
+            curves={"loss": [3.0, 0.1 * (s + 1)]}))
+  cfg.train.n_seeds = 2
+  summary = tradeoff.summarize(cfg, recs)
+  tradeoff.add_bits(cfg, summary, recs)
+  cells = tradeoff.boundary_cells(cfg, summary)
+  assert cells
+  for H, m in cells:
+    i, j = ms.index(m), Hs.index(H)
+    assert solved[i, j]
+    assert (j > 0 and not solved[i, j - 1]) or (i > 0 and not solved[i - 1, j])
+  F, D = cfg.task.S * cfg.task.R, cfg.task.D
+  assert [(b["H"], b["m"]) for b in summary["bits"]] == cells
+  for b in summary["bits"]:
+    assert b["stored_bits"] == pytest.approx(F * math.log2(D))
+    assert b["ce_nats"] == pytest.approx(0.15)
+    assert b["info_bits"] == pytest.approx(
+        F * (math.log2(D) - 0.15 / math.log(2)))
+    assert b["info_bits_per_param"] == pytest.approx(
+        b["info_bits"] / (4 * b["attn_params"] + 2 * b["mlp_params"]))
+  claim = {c["id"]: c for c in summary["claims"]}["bits_per_param"]
+  assert claim["reference"]["value"] == 2.0
+
+
 def test_departures_from_the_papers_protocol():
   assert tradeoff.departures(_preset("paper")) == []
   dep = tradeoff.departures(_preset())
@@ -213,17 +255,19 @@ def test_smoke_end_to_end_and_resume(tmp_path, capsys):
   assert summary["experiment"] == "tradeoff"
   ids = [c["id"] for c in summary["claims"]]
   assert ids == ["exchange_rate", "attention_floor",
-                 "facts_per_param_mlp_vs_attention"]
+                 "facts_per_param_mlp_vs_attention", "bits_per_param"]
   for c in summary["claims"]:
     assert {"id", "statement", "measured", "ci", "verdict", "reference"} <= set(c)
     assert c["verdict"] in ("supported", "refuted", "inconclusive")
   refs = {c["id"]: c["reference"]["value"] for c in summary["claims"]}
   assert refs == {"exchange_rate": 2.0, "attention_floor": 1280.0,
-                  "facts_per_param_mlp_vs_attention": None}
+                  "facts_per_param_mlp_vs_attention": None,
+                  "bits_per_param": 2.0}
   assert not summary["protocol"]["like_for_like"]
   assert summary["protocol"]["departures"] == summary["claims"][0]["departures"]
   for ext in ("png", "pdf"):
     assert os.path.getsize(wd / "figures" / f"tradeoff.{ext}") > 0
+    assert os.path.getsize(wd / "figures" / f"bits_per_param.{ext}") > 0
   # Resume: nothing retrained, nothing duplicated, same summary.
   assert _run(wd, "--config.model.H_list=4") == 0
   assert open(wd / "results.jsonl").read().splitlines() == lines
