@@ -135,18 +135,21 @@ MEAN_CE = ("computed as facts * max(0, log2 D - mean CE bits) because the "
 
 def bits_claims(rows, envelope, n_boot, seed, band, where,
                 guide_facts_per_param=None, prefix="",
-                best_what="the upper envelope of facts vs params",
-                how=MEAN_CE, protocol="synthetic facts at the 99%-accuracy "
-                "capacity"):
+                best_what=None, how=MEAN_CE,
+                protocol="synthetic facts at the 99%-accuracy capacity"):
   """The bits-per-parameter claims of a capacity run over the best models
   (the shapes whose params are in `envelope`; all shapes if none are):
   Allen-Zhu & Li's information measure against their 2 bits/param, and the
   stored bits facts * log2 D per parameter (what Nichani et al.'s lower bound
   counts) against their guide line in bits, guide_facts_per_param (an
-  output.reference of facts per parameter) * log2 D."""
+  output.reference of facts per parameter) * log2 D. best_what names the
+  capacities averaged (default: the envelope, or every capacity), how says
+  where the cross-entropy comes from, protocol what the run measures in
+  place of Allen-Zhu & Li's language models."""
   best = [r for r in rows if r["params"] in set(envelope)] or rows
-  if not envelope:
-    best_what = "every capacity"
+  if best_what is None:
+    best_what = ("the upper envelope of facts vs params" if envelope else
+                 "every capacity")
   ib, ib_ci = _geo_ci([r["info_bits_per_param"] for r in best], n_boot, seed)
   sb, sb_ci = _geo_ci([r["stored_bits_per_param"] for r in best], n_boot,
                       seed)

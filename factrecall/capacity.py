@@ -544,6 +544,18 @@ def _k_for_facts(facts, scaling):
   return max(1, math.ceil(math.sqrt(facts)))
 
 
+def _k_for_learned(cfg, c, shape):
+  """Smallest k whose facts reach c per trained parameter of a learned
+  shape, E and U included (their count grows with k)."""
+  from factrecall import learned  # pylint: disable=g-import-not-at-top
+  P = models.param_count(shape)
+  k = 1
+  while k < cfg.search.k_max and facts_of(k, cfg.task.scaling, cfg.task.D) < (
+      c * (P + learned.embedding_params(cfg, k, shape.d))):
+    k += 1
+  return k
+
+
 def facts_of(k, scaling, D=8):
   """Facts S * R when the searched size is k (0 for k None or 0)."""
   if not k:
@@ -584,8 +596,9 @@ def first_brackets(cfg, shape, info, carried):
 
   carried[(protocol, curve)]: the capacity k of the previous shape searched
   on the same width-ratio curve. search.start = "guess": bisection between
-  facts = lo_per_param * params and hi_per_param * params, or, after a shape
-  of the same curve, between 1/1.5 and 1.5 times its facts per parameter;
+  facts = lo_per_param * params and hi_per_param * params (a learned
+  shape's: params with E and U at that k), or, after a shape of the same
+  curve, between 1/1.5 and 1.5 times its facts per parameter;
   the ends move out if the answer lies beyond them. "paper": the original
   code's bisection between min_size (search.k_min, or the previous shape's
   capacity) and max_size (search.k_max), both untested."""
@@ -604,8 +617,11 @@ def first_brackets(cfg, shape, info, carried):
       if prev:
         c = facts_of(prev[0], cfg.task.scaling, cfg.task.D) / prev[1]
         lo_c, hi_c = c / 1.5, c * 1.5
-      k_lo = _k_for_facts(lo_c * P, cfg.task.scaling)
-      k_hi = _k_for_facts(hi_c * P, cfg.task.scaling)
+      if is_learned(info) and not prev:
+        k_lo, k_hi = (_k_for_learned(cfg, c, shape) for c in (lo_c, hi_c))
+      else:
+        k_lo = _k_for_facts(lo_c * P, cfg.task.scaling)
+        k_hi = _k_for_facts(hi_c * P, cfg.task.scaling)
       k_hi = min(max(k_hi, k_lo + 1), se.k_max)
       k_lo = max(1, min(k_lo, k_hi - 1))
       out[p] = Bracket(k_lo, k_hi, se.n_candidates, se.resolution, k_min=1,
