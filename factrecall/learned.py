@@ -209,9 +209,31 @@ def _log_verdict(ci, positive=True):
   return output.sign_verdict([math.log(ci[0]), math.log(ci[1])], positive)
 
 
+def departures(cfg):
+  """Where the run departs from the paper's protocol (capacity:paper, the
+  original code's search): 'field=ours (paper: theirs)' for every training,
+  search and task field that differs (the model grid and the embeddings
+  aside: learned embeddings are beyond the paper)."""
+  from factrecall import cli  # pylint: disable=g-import-not-at-top
+  paper = output.flatten(cli.config_module("capacity").get_config(
+      "paper").to_dict())
+  ours = output.flatten(cfg.to_dict())
+  out = []
+  for k in sorted(paper):
+    if k.startswith(("train.", "search.", "task.")) and ours.get(k) != paper[k]:
+      out.append(f"{k}={ours.get(k)} (paper: {paper[k]})")
+  for k in ("model.ratios", "model.d_list", "model.H_list"):
+    if tuple(map(tuple, ours[k]) if k == "model.ratios" else ours[k]) != tuple(
+        map(tuple, paper[k]) if k == "model.ratios" else paper[k]):
+      out.append(f"{k}={ours[k]} (paper: {len(paper[k])} values, "
+                 f"{paper[k][0]} to {paper[k][-1]})")
+  return out
+
+
 def add_claims(cfg, wd, summary, capacities):
   """The learned-embedding claims, rows (summary["learned"]) and figures."""
   rows = pairs(cfg, capacities)
+  dep = departures(cfg)
   records = wd.records()
   geo = []
   for r in rows:
@@ -233,7 +255,7 @@ def add_claims(cfg, wd, summary, capacities):
       f"shapes and, at each, seeds ({where})",
       m, ci, _log_verdict(ci),
       per_shape=[{k: v for k, v in r.items() if not k.endswith("_table")}
-                 for r in rows], reference=NO_PAPER))
+                 for r in rows], departures=dep, reference=NO_PAPER))
   m2, ci2 = _ratio_boot(
       cfg, rows, lambda r, ff, fl: (
           ff / r["params"],
@@ -280,7 +302,7 @@ def add_claims(cfg, wd, summary, capacities):
             if name == "mean_abs_cos" else None),
         **extra, reference=NO_PAPER))
   summary["claims"] += claims
-  summary["learned"] = dict(pairs=rows, geometry=geo)
+  summary["learned"] = dict(pairs=rows, geometry=geo, departures=dep)
   summary["capacities"] = capacities
   if wd.is_writer:
     plot_capacity(wd.figure("learned_capacity"), rows)

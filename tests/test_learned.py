@@ -173,3 +173,19 @@ def test_learned_smoke_end_to_end(tmp_path, capsys):
   # Resume: nothing trained again.
   assert _run(wd) == 0
   assert open(wd / "results.jsonl").read().splitlines() == lines
+
+
+def test_learned_first_bracket_counts_embedding_params():
+  # facts(k) = k^2 >= c (P + (vocab + D R) d), vocab = 2 (S + R) + 1 = 4k + 1
+  # and D R = 8k at d = 8, P = 384: for c = 0.16, k^2 >= 0.16 (392 + 96 k)
+  # first holds at k = 19 (361 >= 354.6; at 18: 324 < 339.2).
+  from factrecall import capacity  # pylint: disable=g-import-not-at-top
+  cfg = cli.config_module("capacity").get_config("learned")
+  shape = models.LearnedEmbeddingsShape(d=8, H=8, d_h=1, m=8)
+  assert shape.params == 384 and shape.name() == "d8_H8_dh1_m8_learnedE"
+  assert learned.embedding_params(cfg, 19, 8) == (77 + 152) * 8
+  assert capacity._k_for_learned(cfg, 0.16, shape) == 19  # pylint: disable=protected-access
+  # The departures from the paper's protocol are listed field by field.
+  dep = learned.departures(cfg)
+  assert "search.start=guess (paper: paper)" in dep
+  assert not any(d.startswith("train.lrs") for d in dep)
