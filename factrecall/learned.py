@@ -59,6 +59,13 @@ def random_mean_abs_cos(d):
       math.pi)
 
 
+def welch_floor(n, d):
+  """sqrt((n - d) / (n - 1)): Welch's lower bound on the RMS cos between n
+  unit vectors in R^d, sqrt((n - d) / (d (n - 1))), over the 1/sqrt(d) of
+  random Gaussian rows (0 for n <= d: orthogonal rows exist)."""
+  return math.sqrt((n - d) / (n - 1)) if n > d else 0.0
+
+
 def geometry(E_VxD, U_CxD, S, R, D):
   """Geometry of one member's embeddings: per group of rows (subjects E[:S],
   relations E[S:S+R], answers U[:D*R]) the mean |cos| between its rows,
@@ -289,6 +296,20 @@ def add_claims(cfg, wd, summary, capacities):
         [g[which][part][name] for g in geo])) if geo else None
              for part in ("relations", "answers")
              for which in ("learned", "random")}
+    if name == "mean_abs_cos":
+      # Welch: n unit vectors in R^d (n > d) have mean squared cos over
+      # pairs >= (n - d) / (d (n - 1)); Gaussian rows have 1 / d.
+      floor = [welch_floor(tasks.sizes_for(g["k"], cfg.task.scaling,
+                                           cfg.task.D)[0], g["d"])
+               for g in geo]
+      extra["welch_rms_over_random"] = (float(np.exp(np.mean(np.log(
+          np.maximum(floor, 1e-12))))) if floor else None)
+      say += (". With more subjects than dimensions they cannot all be "
+              "orthogonal: Welch's bound keeps the RMS cos between n unit "
+              "vectors in R^d at or above sqrt((n - d) / (d (n - 1))), so "
+              "learning can lower it below the random 1/sqrt(d) by at most "
+              "the factor welch_rms_over_random (here "
+              f"{extra['welch_rms_over_random'] or float('nan'):.3g})")
     claims.append(output.claim(
         "learned_subject_" + name, say + "; geometric mean over the "
         f"members that stored the most facts of each learned shape ({len(geo)}"

@@ -189,3 +189,16 @@ def test_learned_first_bracket_counts_embedding_params():
   dep = learned.departures(cfg)
   assert "search.start=guess (paper: paper)" in dep
   assert not any(d.startswith("train.lrs") for d in dep)
+
+
+def test_welch_floor_by_hand_and_against_a_tight_frame():
+  # n = 3 unit vectors in the plane: mean cos^2 >= (3 - 2) / (2 * 2) = 1/4,
+  # reached by the three directions 60 degrees apart (cos^2 = 1/4 each);
+  # random rows have 1/d = 1/2, so the floor over random is sqrt(1/2).
+  assert learned.welch_floor(3, 2) == pytest.approx(math.sqrt(0.5))
+  assert learned.welch_floor(2, 8) == 0.0
+  a = np.deg2rad([0, 60, 120])
+  u = np.stack([np.cos(a), np.sin(a)], 1)
+  c2 = (u @ u.T)[np.triu_indices(3, 1)] ** 2
+  assert math.sqrt(c2.mean()) == pytest.approx(
+      learned.welch_floor(3, 2) / math.sqrt(2))
