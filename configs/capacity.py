@@ -149,13 +149,14 @@ def get_config(arg=None):
   elif arg in ("learned", "learned_smoke"):
     # The paper's protocol (fixed 1024-sample test set, 2^14 steps, the
     # three learning rates, success at >= 99%, one seed) on the balanced
-    # curve, each shape frozen and learned, with the default's give-up rule;
-    # d <= 16 keeps it near 10 min on 2 cores (learned shapes store many
-    # more facts, so their searches cost more). A learned shape's first
-    # bracket counts E and U among the parameters.
+    # curve, each shape frozen and learned, with the default's give-up rule.
+    # Learned shapes store ~40x more facts, so their searches cost most of
+    # the run: d = 8 and 11 take ~17 min of CPU (about 9-11 min on 2 free
+    # cores, see benchmarks/RESULTS.md); d = 16 would add about as much. A learned
+    # shape's first bracket counts E and U among the parameters.
     c.model.embeddings = ("frozen", "learned")
     c.model.ratios = ((1.0, 1.0),)
-    c.model.d_list = (8, 11, 16)
+    c.model.d_list = (8, 11)
     c.train.n_seeds = 1
     if arg == "learned_smoke":
       c.model.d_list = (8, 11)
