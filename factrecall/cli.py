@@ -179,18 +179,15 @@ def _parse_value(text, old):
 
 
 def apply_overrides(cfg, argv):
-  """Applies --config.a.b=v arguments; returns the remaining argv."""
-  rest = []
+  """Applies --config.a.b=v arguments to cfg, in order."""
   for arg in argv:
     if not arg.startswith("--config."):
-      rest.append(arg)
-      continue
+      raise UserError(f"{arg}: not a config override (--config.FIELD=VALUE)")
     body = arg[len("--config."):]
     if "=" not in body:
       raise UserError(f"{arg}: an override needs a value, like --config.{body}=VALUE")
     path, text = body.split("=", 1)
     set_field(cfg, path, text)
-  return rest
 
 
 def set_field(cfg, path, value):

@@ -196,8 +196,6 @@ def test_smoke_end_to_end_and_resume(tmp_path):
   ids = [c["id"] for c in summary["claims"]]
   assert ids == ["plateau_loss", "init_plateau_loss", "relation_before_subject",
                  "halluc_stage_seen", "halluc_length_scaling"]
-  for c in summary["claims"]:
-    assert c["verdict"] in ("supported", "refuted", "inconclusive")
   plateau = summary["claims"][0]
   assert abs(plateau["measured"] - math.log(4)) < 0.1 * math.log(4)
   refs = {c["id"]: c["reference"]["value"] for c in summary["claims"]}

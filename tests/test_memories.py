@@ -125,7 +125,6 @@ def test_smoke_end_to_end_resume_and_bad_config(tmp_path, capsys):
     assert row["info_bits"] <= row["stored_bits"] + 1e-9
   assert ids["linear_bits_per_param"]["reference"]["value"] == 2.0
   for c in ids.values():
-    assert c["verdict"] in ("supported", "refuted", "inconclusive")
     assert c["ci"][0] <= c["measured"] <= c["ci"][1]
   # N* ln N* ~ d^2: the constant is of order 1.
   assert 0.3 < ids["linear_constant"]["measured"] < 3
