@@ -1,5 +1,4 @@
-"""Attention-MLP trade-off at a fixed number of facts (SPEC section 3, paper
-Fig. 4 right): the H x m grid, the boundary of the solved region, the
+"""Attention-MLP trade-off at a fixed number of facts (paper Fig. 4 right): the H x m grid, the boundary of the solved region, the
 exchange rate between MLP and attention parameters, and the heatmap.
 
 Coordinates (the paper's axes): x = attention parameters d*d_h*H, y = MLP
@@ -22,6 +21,7 @@ from factrecall import checks
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
+from factrecall import stats
 from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
@@ -191,13 +191,6 @@ def consistent_rates(brackets, slope, rates=None):
   return [float(good.min()), float(good.max())]
 
 
-def _quantiles(v):
-  v = np.asarray([x for x in v if np.isfinite(x)], float)
-  if len(v) < 10:
-    return [float("nan")] * 2
-  return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-
-
 def analyse(xs, ys, success_YxXxN, facts, fit, seed=0):
   """Frontier (floor x0 + sloped line), exchange rate and facts-per-parameter
   estimates with bootstrap CIs.
@@ -216,7 +209,8 @@ def analyse(xs, ys, success_YxXxN, facts, fit, seed=0):
     br = frontier_brackets(xs, ys, solved)
     fr = fit_frontier(br, scale, u, u_floor)
     # attention-only: the row of the smallest m; MLP-heavy: the row of the
-    # largest m. Parameters at their crossings: 4x + 2y (SPEC section 2).
+    # largest m. Parameters at their crossings: 4x + 2y (Q, K, V, O hold
+    # d*d_h*H each, the MLP's two matrices d*m each).
     x_att = _row_crossing(br, ys[0], fr, u, u_floor)
     x_mlp = _row_crossing(br, ys[-1], fr, u, u_floor)
     p_att = 4 * x_att + 2 * ys[0]
@@ -248,7 +242,7 @@ def analyse(xs, ys, success_YxXxN, facts, fit, seed=0):
     boots["fpp_mlp"].append(e["fpp_mlp"])
     boots["fpp_ratio"].append(e["fpp_mlp"] / e["fpp_attention"])
   est["fpp_ratio"] = est["fpp_mlp"] / est["fpp_attention"]
-  est["ci"] = {k: _quantiles(v) for k, v in boots.items()}
+  est["ci"] = {k: stats.finite_ci(v, 10) for k, v in boots.items()}
   est["floor_found"] = float(np.mean([np.isfinite(v) for v in boots["x0"]]))
   est["rate_consistent"] = consistent_rates(est["brackets"], est["slope"])
   est["solved"] = solved.tolist()
@@ -565,7 +559,6 @@ def heatmap(base, summary, cfg):
   fitted floor + sloped line and the paper's hand-drawn boundary; the
   legend sits below the axes so that no cell is hidden."""
   from factrecall import plots  # pylint: disable=g-import-not-at-top
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   g, fr = summary["grid"], summary["frontier"]
   xs, ys = np.array(g["attn_params"], float), np.array(g["mlp_params"], float)
   acc = np.array(g["accuracy"], float)

@@ -1,4 +1,4 @@
-"""Crosstalk: pairwise angles between MLP keys (SPEC section 7, Gupta et al.).
+"""Crosstalk: pairwise angles between MLP keys (Gupta et al. 2025).
 
 Keys are the activations the model computes at real positions of real task
 sequences: each position t queries with its own token (score_s =
@@ -33,6 +33,7 @@ import numpy as np
 from factrecall import checks
 from factrecall import output
 from factrecall import progress as progress_lib
+from factrecall import stats
 from factrecall import tasks
 from factrecall.analysis import checkpoints
 from factrecall.checks import Int, Real, Seq
@@ -131,12 +132,7 @@ def stats_fields(sets):
 
 def boot_ci(values, boots):
   """(estimate, [2.5, 97.5] percentile CI) from a point value and replicates."""
-  boots = np.asarray(boots, float)
-  boots = boots[np.isfinite(boots)]
-  if boots.size == 0:
-    return float(values), [float("nan")] * 2
-  return float(values), [float(np.percentile(boots, 2.5)),
-                         float(np.percentile(boots, 97.5))]
+  return float(values), stats.finite_ci(np.asarray(boots, float))
 
 
 # ---------------------------------------------------------------- runner
@@ -416,7 +412,6 @@ _KIND_TEXT = dict(
 def _histogram(plots, base, site, per_model, bins):
   """Angle histograms at one site: a panel per model, trained (filled) and
   untrained (outline) keys of each kind."""
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   n = len(per_model)
   fig, axes = plots.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
   edges = np.linspace(0, 180, bins + 1)
