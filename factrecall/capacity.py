@@ -635,7 +635,7 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
           prog.update(max(0, budget - g.steps[i]))
 
   res = sweep.run_group(setup, hps, rule, needed=needed,
-                        ckpt=ckpt if wd.is_writer else None, progress=prog,
+                        ckpt=ckpt, progress=prog,
                         on_chunk=Credit(), ckpt_every=cfg.checkpoint_every,
                         keep_params=cfg.save_models)
   recs = []

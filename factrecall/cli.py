@@ -250,6 +250,32 @@ def runner(cfg):
   return mod, getattr(mod, fn)
 
 
+def start_distributed(env):
+  """jax.distributed.initialize() for --distributed. jax finds the cluster
+  from TPU, SLURM or Open MPI variables and reads JAX_COORDINATOR_ADDRESS
+  itself; JAX_NUM_PROCESSES and JAX_PROCESS_ID (which jax does not read) are
+  passed from here. CPU processes talk through gloo unless
+  JAX_CPU_COLLECTIVES_IMPLEMENTATION says otherwise (jax's CPU default
+  has no cross-process collectives)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  kw = {}
+  for var, arg in (("JAX_NUM_PROCESSES", "num_processes"),
+                   ("JAX_PROCESS_ID", "process_id")):
+    if env.get(var):
+      try:
+        kw[arg] = int(env[var])
+      except ValueError:
+        raise UserError(f"{var}={env[var]!r}: must be an integer") from None
+  if not env.get("JAX_CPU_COLLECTIVES_IMPLEMENTATION"):
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  try:
+    jax.distributed.initialize(**kw)
+  except (ValueError, RuntimeError) as e:
+    raise UserError(f"--distributed: {e} (set JAX_COORDINATOR_ADDRESS, "
+                    "JAX_NUM_PROCESSES and JAX_PROCESS_ID, or run under "
+                    "SLURM, Open MPI or on a TPU slice)") from None
+
+
 def prepare(spec, argv=(), values=None):
   """A checked config: spec's config, --config.FIELD=VALUE arguments `argv`
   and {dotted field: value} `values` applied, every field checked by its
@@ -335,8 +361,7 @@ def main(argv):
     print(cfg)
     return 0
   if args.distributed:
-    import jax  # pylint: disable=g-import-not-at-top
-    jax.distributed.initialize()
+    start_distributed(os.environ)
   summary, wd = execute(cfg, mod, run, args.workdir)
   print(f"figures: {wd.figures}")
   print(f"report: {os.path.join(wd.path, 'report.html')}")

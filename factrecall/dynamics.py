@@ -288,7 +288,7 @@ def _train_group(cfg, wd, S, seeds, budget, full, prog):
   rule = sweep.StopRule(max_steps=budget, target=2.0, patience=0)
   ckpt = os.path.join(wd.checkpoints, f"inflight_{cfg.model}_S{S}.npz")
   res = sweep.run_group(setup, hps, rule, needed=needed, progress=prog,
-                        ckpt=ckpt if wd.is_writer else None)
+                        ckpt=ckpt)
   recs = []
   for seed, hp, r in zip(seeds, hps, res):
     stages = detect_stages(r["curves"], cfg.train.chunk, cfg.task.R,

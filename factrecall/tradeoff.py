@@ -391,7 +391,7 @@ def _run_cell(cfg, wd, shape, seeds, rule, prog):
 
   prog.update(0, note=shape.name())
   ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}.npz")
-  res = sweep.run_group(setup, hps, rule, ckpt=ckpt if wd.is_writer else None,
+  res = sweep.run_group(setup, hps, rule, ckpt=ckpt,
                         progress=prog, on_chunk=credit,
                         ckpt_every=cfg.checkpoint_every)
   t, mo = cfg.task, cfg.model

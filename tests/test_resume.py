@@ -3,6 +3,7 @@ ends with results identical to an uninterrupted run."""
 import glob
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -49,10 +50,15 @@ def _lines(wd):
   return open(p).read().count("\n") if os.path.exists(p) else 0
 
 
-def test_kill_and_resume_matches_uninterrupted(tmp_path):
-  ref = str(tmp_path / "ref")
+@pytest.fixture(scope="module")
+def expected(tmp_path_factory):
+  """results.jsonl of the uninterrupted run, one process."""
+  ref = str(tmp_path_factory.mktemp("ref") / "ref")
   subprocess.run(_cmd(ref), env=_env(), check=True, capture_output=True)
-  expected = _results(ref)
+  return _results(ref)
+
+
+def test_kill_and_resume_matches_uninterrupted(tmp_path, expected):
   n_rounds = expected.count("\n") // 2  # 2 candidates x 1 lr per round
   assert n_rounds >= 2
 
@@ -94,6 +100,42 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path):
     interrupted = False
   print(f"kills landed: {killed} of {len(points)}; SIGINT landed: {interrupted}")
   subprocess.run(_cmd(wd), env=_env(), check=True, capture_output=True)
+  assert _results(wd) == expected
+  assert not ckpts()
+
+
+def _two_processes(wd):
+  """The same command as 2 processes x 4 CPU devices (jax.distributed on
+  loopback, gloo collectives), both sharing the workdir."""
+  with socket.socket() as sock:
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+  procs = []
+  for i in range(2):
+    env = dict(_env(), JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+               JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(i),
+               XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    procs.append(subprocess.Popen(_cmd(wd) + ["--distributed"], env=env,
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True))
+  return procs
+
+
+def test_two_processes_killed_and_resumed_match_one(tmp_path, expected):
+  wd = str(tmp_path / "run")
+  ckpts = lambda: glob.glob(os.path.join(wd, "checkpoints", "inflight_*.npz"))
+  procs = _two_processes(wd)
+  # kill -9 both once process 0 has written an in-flight checkpoint (every
+  # process took part in gathering it).
+  reached = _wait_for(ckpts, procs[0])
+  for p in procs:
+    p.kill()
+    p.wait()
+  assert reached, "no checkpoint before the run ended: nothing was tested"
+  procs = _two_processes(wd)
+  for p in procs:
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-2000:]
   assert _results(wd) == expected
   assert not ckpts()
 
