@@ -139,7 +139,7 @@ RULES = {
     "train.optimizer": OneOf(*dynamics.OPTIMIZERS),
     "train.lr": Real(0, 1e4, lo_open=True),
     "train.batch": Int(1, 2 ** 20),
-    "train.chunk": Int(1, 32, note="plateaus need dense curves, issue 4"),
+    "train.chunk": Int(1, 32, note="plateaus need dense curves"),
     "train.steps": Int(1, 2 ** 24),
     "train.n_seeds": Int(1, 1000),
     "train.sweep_max_steps": Int(1, 2 ** 24),

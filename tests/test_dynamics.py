@@ -1,4 +1,4 @@
-"""Dynamics (issue 4): linear attention by hand, stage detection on curves
+"""Dynamics: linear attention by hand, stage detection on curves
 worked by hand, and the smoke preset end to end with resume and bad fields."""
 import json
 import math

@@ -140,14 +140,13 @@ def test_two_processes_killed_and_resumed_match_one(tmp_path, expected):
   assert not ckpts()
 
 
-# Other runners, each with its own loop and records: SIGKILL once a third and
-# once two thirds of the uninterrupted run's records are written, then the
-# same command finishes the run with the same bytes.
-OTHERS = {
-    "linear_memory": ["--config=linear_memory:smoke"],
-    "tradeoff": ["--config=tradeoff:smoke"],
-    "dynamics": ["--config=dynamics:smoke"],
-}
+# Every other config's smoke preset, each through its own loop and records:
+# SIGKILL once a third and once two thirds of the uninterrupted run's records
+# are written, then the same command finishes the run with the same bytes.
+OTHERS = {name: [f"--config={name}:smoke"] for name in (
+    "linear_memory", "mlp_memory", "tradeoff", "dynamics", "sr_ratio",
+    "thresholds", "memo_capacity", "memo_decoys", "crosstalk", "editing",
+    "minilm_crosstalk")}
 
 
 def _cmd_of(args, wd):
@@ -163,7 +162,7 @@ def test_kill_and_resume_other_runners(tmp_path, name):
                  capture_output=True)
   expected = _results(ref)
   n = expected.count("\n")
-  assert n >= 3
+  assert n >= 2  # a kill can land between two records
   wd = str(tmp_path / "run")
   killed = 0
   for frac in (1 / 3, 2 / 3):
