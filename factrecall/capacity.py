@@ -412,8 +412,7 @@ def validate(cfg):
   tasks.check_noise(t)
   if not model_shapes(cfg):
     raise UserError("model: every (d, ratio) rounds d_h or m to 0; use larger d_list or ratios")
-  if tr.max_steps < tr.chunk:
-    raise UserError(f"train.max_steps={tr.max_steps}: must be >= train.chunk={tr.chunk}")
+  checks.at_least(cfg, "train.max_steps", "train.chunk")
   if not se.lo_per_param < se.hi_per_param:
     raise UserError(f"search.lo_per_param={se.lo_per_param}, hi_per_param="
                     f"{se.hi_per_param}: need lo < hi")

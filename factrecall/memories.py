@@ -692,9 +692,8 @@ def validate(cfg):
     need(all(round(r * d) >= 1 for r in cfg.ratios for d in cfg.d_list),
          "ratios", tuple(cfg.ratios),
          f"need round(ratio * d) >= 1 for every d of d_list={tuple(cfg.d_list)}")
-  tr, se = cfg.train, cfg.search
-  need(tr.max_steps >= tr.chunk, "train.max_steps", tr.max_steps,
-       f"must be >= train.chunk={tr.chunk}")
+  se = cfg.search
+  checks.at_least(cfg, "train.max_steps", "train.chunk")
   # Memory guard: one member at the largest N the search is likely to reach
   # (guess * spread * 2, <= n_max; a bisection's first probe, halfway up)
   # must fit; a round's members are split into groups that fit

@@ -31,7 +31,6 @@ from factrecall import output
 from factrecall import rng
 from factrecall import stats
 from factrecall.checks import Int, OneOf, Real, Seq
-from factrecall.output import UserError
 
 # ---------------------------------------------------------------- memories
 
@@ -561,9 +560,7 @@ RULES = {
 def validate(cfg):
   """Checks across fields: step budget, and memory at the largest n."""
   t = cfg.trained
-  if t.max_steps < t.chunk:
-    raise UserError(f"trained.max_steps={t.max_steps}: must be >= "
-                    f"trained.chunk={t.chunk}")
+  checks.at_least(cfg, "trained.max_steps", "trained.chunk")
   worst = 0.0
   if "correlation" in cfg.memories:
     c = cfg.correlation

@@ -25,7 +25,6 @@ from factrecall import stats
 from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
-from factrecall.output import UserError
 
 
 # ---------------------------------------------------------------- frontier
@@ -313,8 +312,7 @@ def validate(cfg):
   """Checks across fields (each field alone: configs/tradeoff.py RULES)."""
   t, mo, tr = cfg.task, cfg.model, cfg.train
   tasks.check_noise(t)
-  if tr.max_steps < tr.chunk:
-    raise UserError(f"train.max_steps={tr.max_steps}: must be >= train.chunk={tr.chunk}")
+  checks.at_least(cfg, "train.max_steps", "train.chunk")
   # Memory guard: a cell's group (n_seeds members) holds each member's eval
   # sets (S*R pairs and eval_samples sequences of T tokens, with logits), a
   # batch's tokens and logits, and the largest model with Adam's two moments.

@@ -37,7 +37,6 @@ from factrecall import stats
 from factrecall import tasks
 from factrecall.analysis import checkpoints
 from factrecall.checks import Int, Real, Seq
-from factrecall.output import UserError
 
 SITES = ("h", "hidden")
 KINDS = ("random", "subject", "eos")
@@ -186,9 +185,7 @@ def checkpoints_validate(cfg):
   """Checks across the task, models and train fields shared by the analysis
   configs (each field alone: the config's RULES)."""
   t, tr = cfg.task, cfg.train
-  if tr.max_steps < tr.chunk:
-    raise UserError(f"train.max_steps={tr.max_steps}: must be >= "
-                    f"train.chunk={tr.chunk}")
+  checks.at_least(cfg, "train.max_steps", "train.chunk")
   tasks.check_noise(t)
   # Memory guard: training one model holds its eval set (S*R pairs x T
   # tokens) and its logits, a batch's tokens, counts and logits, the
