@@ -64,9 +64,23 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, expected):
 
   wd = str(tmp_path / "run")
   ckpts = lambda: glob.glob(os.path.join(wd, "checkpoints", "inflight_*.npz"))
-  # Kill points: mid-group (after an in-flight checkpoint), after the first
-  # finished round, mid-group of a later round.
-  points = [lambda: bool(ckpts()),
+  stamp = lambda: max([os.path.getmtime(p) for p in ckpts()] or [0.0])
+  # SIGINT first, on a fresh run: its first checkpoint is written after the
+  # first chunk of its first group, with the whole run still ahead, so the
+  # signal always lands mid-group. A clean message and exit status 130.
+  proc = subprocess.Popen(_cmd(wd), env=_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  assert _wait_for(lambda: bool(ckpts()), proc, timeout=240)
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130, err
+  assert "resume with the same command" in err and "Traceback" not in err
+  assert "the group in flight is checkpointed" in err
+  assert ckpts()  # the group in flight was saved
+  # Kill points: mid-group (once the resumed run wrote a checkpoint of its
+  # own), after the first finished round, mid-group of a later round.
+  before = stamp()
+  points = [lambda: stamp() > before,
             lambda: _lines(wd) >= 2,
             lambda: _lines(wd) >= 4 and bool(ckpts())]
   killed = 0
@@ -79,26 +93,9 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, expected):
     if not reached:
       break
     killed += 1
-  # The first point always lies ahead of a fresh run (it checkpoints before
-  # its first group ends); later ones can be overtaken on a fast machine.
+  # The first point always lies ahead (the interrupted first group is still
+  # in flight); later ones can be overtaken on a fast machine.
   assert killed >= 1, "no kill landed: the test tested nothing"
-  # SIGINT: a clean message and exit status 130, then resume.
-  stamp = lambda: max([os.path.getmtime(p) for p in ckpts()] or [0.0])
-  before = stamp()
-  proc = subprocess.Popen(_cmd(wd), env=_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-  if _wait_for(lambda: stamp() > before, proc, timeout=120):
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "resume with the same command" in err and "Traceback" not in err
-    assert "the group in flight is checkpointed" in err
-    assert ckpts()  # the group in flight was saved
-    interrupted = True
-  else:
-    proc.communicate(timeout=120)
-    interrupted = False
-  print(f"kills landed: {killed} of {len(points)}; SIGINT landed: {interrupted}")
   subprocess.run(_cmd(wd), env=_env(), check=True, capture_output=True)
   assert _results(wd) == expected
   assert not ckpts()
