@@ -1,4 +1,4 @@
-"""Crosstalk: pairwise angles of MLP keys (SPEC section 7, Gupta et al. 2025).
+"""Crosstalk: pairwise angles of MLP keys (Gupta et al. 2025).
 
 Trains (or reloads from WORKDIR/checkpoints/models) a few one-layer
 transformers of several sizes on one task, then compares key angles at the
@@ -25,7 +25,7 @@ def get_config(arg=None):
   c.task.R = 16                   # relations
   c.task.D = 8                    # answers per relation
   c.task.T = 32                   # sequence length (EOS last)
-  c.task.n_noise = -1             # noise tokens; -1 = S + R (SPEC default)
+  c.task.n_noise = -1             # noise tokens; -1 = S + R (the paper's)
 
   # one-layer transformers (d, H, d_h, m), one trained model each
   c.models = ((24, 4, 6, 48), (32, 4, 8, 64), (48, 4, 12, 96))

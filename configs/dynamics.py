@@ -1,4 +1,4 @@
-"""Training dynamics and the hallucination stage (SPEC section 5, paper Fig. 5).
+"""Training dynamics and the hallucination stage (paper Fig. 5).
 
 Presets: `smoke` (tests, seconds); default (the paper's linear-attention
 run: one-hot embeddings, structured table, A and V at 1e-5, SGD lr 0.1,
@@ -6,8 +6,8 @@ batch 1024, 8192 steps; ~1 min on 2 CPU cores) and `paper` (the same with
 more seeds and a wider S sweep); `softmax` and `softmax_paper` (that setup
 with softmax attention, the variant the original notebook has commented
 out: only the softmax differs); `transformer` and `transformer_paper` (an
-extension the paper does not run: the one-layer softmax transformer of SPEC
-section 2, random embeddings and fact table, AdamW).
+extension the paper does not run: the one-layer softmax transformer of
+the capacity experiment, random embeddings and fact table, AdamW).
 """
 import ml_collections
 
@@ -24,7 +24,7 @@ def get_config(arg=None):
   c.experiment = "factrecall.dynamics:run"
   c.seed = 0                      # base seed; member seeds are seed + i
   # linear | softmax (attention on one-hot embeddings, d = vocab, A and V
-  # at 1e-5) | transformer (SPEC section 2's model, the fields below)
+  # at 1e-5) | transformer (the capacity experiment's model, the fields below)
   c.model = "linear"
 
   c.task = ml_collections.ConfigDict()
@@ -139,7 +139,7 @@ RULES = {
     "train.optimizer": OneOf(*dynamics.OPTIMIZERS),
     "train.lr": Real(0, 1e4, lo_open=True),
     "train.batch": Int(1, 2 ** 20),
-    "train.chunk": Int(1, 32, note="plateaus need dense curves, issue 4"),
+    "train.chunk": Int(1, 32, note="plateaus need dense curves"),
     "train.steps": Int(1, 2 ** 24),
     "train.n_seeds": Int(1, 1000),
     "train.sweep_max_steps": Int(1, 2 ** 24),

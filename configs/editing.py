@@ -1,5 +1,5 @@
-"""ROME rank-one edits of W2, key-value view and knowledge neurons (SPEC
-section 7) on trained one-layer transformers.
+"""ROME rank-one edits of W2, key-value view and knowledge neurons on
+trained one-layer transformers.
 
 Trains (or reloads from WORKDIR/checkpoints/models) one model per entry of
 `models`, then: single edits (efficacy, generalisation, specificity, ripple,
@@ -24,7 +24,7 @@ def get_config(arg=None):
   c.task.R = 16                   # relations
   c.task.D = 8                    # answers per relation (edits pick another)
   c.task.T = 32                   # sequence length (EOS last)
-  c.task.n_noise = -1             # noise tokens; -1 = S + R (SPEC default)
+  c.task.n_noise = -1             # noise tokens; -1 = S + R (the paper's)
 
   # one-layer transformers (d, H, d_h, m), one trained model each
   c.models = ((24, 4, 6, 48), (48, 4, 12, 96))

@@ -1,4 +1,4 @@
-"""Linear associative memory capacity N*(d) (SPEC section 4; paper Fig. 1 left).
+"""Linear associative memory capacity N*(d) (paper Fig. 1 left).
 
 The paper's law is N ln N ∝ d^2 (not N ∝ d^2): the claims test the log-log
 slope of N ln N against d^2 and report the slope of N* beside the

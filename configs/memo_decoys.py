@@ -1,4 +1,4 @@
-"""Multi-layer MeMo with planted decoy windows, and forgetting (SPEC 6).
+"""Multi-layer MeMo with planted decoy windows, and forgetting (Zanzotto et al. 2025).
 
 Zanzotto et al.'s decoy experiment: every iteration stores 30 random texts
 of 1,024 tokens; each text holds `decoys` copies of its own 4-token window,

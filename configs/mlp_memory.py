@@ -1,4 +1,4 @@
-"""MLP associative memory capacity N*(m, d) (SPEC section 4; paper Fig. 1
+"""MLP associative memory capacity N*(m, d) (paper Fig. 1
 right: identity outputs M = N, law N ln N ∝ m d; Fig. 6: a fixed number of
 outputs M = 32, law N ∝ m d, meaningful only where N > M).
 

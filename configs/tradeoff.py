@@ -7,8 +7,8 @@ floor x = x0 plus a sloped line, whose slope is the exchange rate.
 Presets: `smoke` (tests, seconds), default (2-core CPU: an 8 x 9 subgrid of
 the paper's grid, as fine in m as the paper's where the boundary slopes,
 two seeds, 2^11 steps; the paper's evaluation and target differ, see
-summary.json's departures), `paper` (the original code's protocol: SPEC
-section 3's 13 x 13 grid, one seed, 2^14 steps, accuracy 1.0 on a fixed
+summary.json's departures), `paper` (the original code's protocol: its
+13 x 13 grid, one seed, 2^14 steps, accuracy 1.0 on a fixed
 1024-sequence test set; for accelerators).
 Cost: one compiled group per (H, m) cell (its seeds share the shape).
 """

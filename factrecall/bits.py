@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from factrecall import output
+from factrecall import stats
 
 LN2 = math.log(2.0)
 
@@ -116,18 +117,6 @@ def capacity_rows(cfg, capacities, records, sizes_for):
   return rows
 
 
-def _geo_ci(v, n_boot, seed):
-  v = np.asarray([x for x in v if np.isfinite(x) and x > 0], float)
-  if not len(v):
-    return float("nan"), [float("nan")] * 2
-  m = float(np.exp(np.mean(np.log(v))))
-  if len(v) < 2:
-    return m, [float("nan")] * 2
-  r = np.random.default_rng(seed)
-  b = [np.exp(np.mean(np.log(r.choice(v, len(v))))) for _ in range(n_boot)]
-  return m, [float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))]
-
-
 MEAN_CE = ("computed as facts * max(0, log2 D - mean CE bits) because the "
            "records hold only the mean cross-entropy over all pairs (a lower "
            "bound of the per-fact sum)")
@@ -150,9 +139,10 @@ def bits_claims(rows, envelope, n_boot, seed, band, where,
   if best_what is None:
     best_what = ("the upper envelope of facts vs params" if envelope else
                  "every capacity")
-  ib, ib_ci = _geo_ci([r["info_bits_per_param"] for r in best], n_boot, seed)
-  sb, sb_ci = _geo_ci([r["stored_bits_per_param"] for r in best], n_boot,
-                      seed)
+  ib, ib_ci = stats.geo_mean_ci([r["info_bits_per_param"] for r in best],
+                                n_boot, seed)
+  sb, sb_ci = stats.geo_mean_ci([r["stored_bits_per_param"] for r in best],
+                                n_boot, seed)
   ref = ALLEN_ZHU_LI["value"]
   extra, per_w = {}, ""
   if best and all("weights" in r for r in best) and any(
@@ -164,10 +154,10 @@ def bits_claims(rows, envelope, n_boot, seed, band, where,
     per_w = (f" Judged per trained weight (W1, b1 and W2: 2 m d + m); per "
              f"the paper's count m d it is {ib:.3g} [{ib_ci[0]:.3g}, "
              f"{ib_ci[1]:.3g}].")
-    ib, ib_ci = _geo_ci([r["info_bits_per_weight"] for r in best], n_boot,
-                        seed)
-    sbw, _ = _geo_ci([r["stored_bits"] / r["weights"] for r in best], n_boot,
-                     seed)
+    ib, ib_ci = stats.geo_mean_ci([r["info_bits_per_weight"] for r in best],
+                                  n_boot, seed)
+    sbw, _ = stats.geo_mean_ci([r["stored_bits"] / r["weights"] for r in best],
+                               n_boot, seed)
     per_w += f" Stored bits per trained weight: {sbw:.3g}."
   out = [output.claim(
       prefix + "bits_per_param",

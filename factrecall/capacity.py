@@ -1,5 +1,5 @@
-"""Capacity search (largest number of facts a model stores), log-log fits
-with bootstrap CIs, and the capacity experiment runner.
+"""Capacity search (largest number of facts a model stores), its claims,
+and the capacity experiment runner.
 
 The search variable is k (the number of subjects S; R and D follow from the
 scaling mode). For one model shape, every candidate k and every learning rate
@@ -16,84 +16,11 @@ from factrecall import checks
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
+from factrecall import stats
 from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
 from factrecall.output import UserError
-
-
-# ---------------------------------------------------------------- fits
-
-
-def loglog_fit(x, y, n_boot=1000, seed=0):
-  """Least squares log y = log c + k log x; bootstrap 95% CIs over points.
-
-  Returns dict(k, c, k_ci, c_ci, c1, c1_ci) where c1 is the constant of the
-  k = 1 fit (geometric mean of y / x).
-  """
-  x, y = np.asarray(x, float), np.asarray(y, float)
-  ok = (x > 0) & (y > 0)
-  lx, ly = np.log(x[ok]), np.log(y[ok])
-  n = len(lx)
-  nan2 = [float("nan")] * 2
-  if n < 2 or np.ptp(lx) == 0:
-    c1 = float(np.exp(np.mean(ly - lx))) if n else float("nan")
-    return dict(k=float("nan"), c=float("nan"), k_ci=nan2, c_ci=nan2, c1=c1,
-                c1_ci=nan2, n=n)
-  k, b = np.polyfit(lx, ly, 1)
-  rng = np.random.default_rng(seed)
-  ks, bs, c1s = [], [], []
-  for _ in range(n_boot):
-    i = rng.integers(0, n, n)
-    c1s.append(np.mean(ly[i] - lx[i]))
-    if np.ptp(lx[i]) == 0:
-      continue
-    kk, bb = np.polyfit(lx[i], ly[i], 1)
-    ks.append(kk)
-    bs.append(bb)
-  q = lambda v: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-  return dict(k=float(k), c=float(np.exp(b)), k_ci=q(ks),
-              c_ci=[float(np.exp(v)) for v in q(bs)],
-              c1=float(np.exp(np.mean(ly - lx))),
-              c1_ci=[float(np.exp(v)) for v in q(c1s)], n=n)
-
-
-def common_slope_fit(x, y, groups, n_boot=1000, seed=0):
-  """log y = k log x + b_g: one slope, one intercept per group (curve).
-
-  Curves of different width ratios sit at different heights; a pooled fit
-  mixes that offset into the slope's noise. Bootstrap: points resampled
-  within each group. Returns dict(k, k_ci, n).
-  """
-  x, y = np.asarray(x, float), np.asarray(y, float)
-  groups = np.asarray(groups)
-  ok = (x > 0) & (y > 0)
-  lx, ly, g = np.log(x[ok]), np.log(y[ok]), groups[ok]
-
-  def slope(idx):
-    xs, ys = [], []
-    for u in np.unique(g[idx]):
-      sel = idx[g[idx] == u]
-      xs.append(lx[sel] - lx[sel].mean())
-      ys.append(ly[sel] - ly[sel].mean())
-    xc, yc = np.concatenate(xs), np.concatenate(ys)
-    den = float(np.sum(xc * xc))
-    return float(np.sum(xc * yc) / den) if den > 0 else float("nan")
-
-  all_idx = np.arange(len(lx))
-  if len(lx) < 3:
-    return dict(k=float("nan"), k_ci=[float("nan")] * 2, n=len(lx))
-  rng_ = np.random.default_rng(seed)
-  by = [all_idx[g == u] for u in np.unique(g)]
-  boots = []
-  for _ in range(n_boot):
-    idx = np.concatenate([rng_.choice(b, len(b)) for b in by])
-    v = slope(idx)
-    if np.isfinite(v):
-      boots.append(v)
-  return dict(k=slope(all_idx), n=len(lx),
-              k_ci=[float(np.percentile(boots, 2.5)),
-                    float(np.percentile(boots, 97.5))])
 
 
 # ---------------------------------------------------------------- search
@@ -495,8 +422,7 @@ def validate(cfg):
   tasks.check_noise(t)
   if not model_shapes(cfg):
     raise UserError("model: every (d, ratio) rounds d_h or m to 0; use larger d_list or ratios")
-  if tr.max_steps < tr.chunk:
-    raise UserError(f"train.max_steps={tr.max_steps}: must be >= train.chunk={tr.chunk}")
+  checks.at_least(cfg, "train.max_steps", "train.chunk")
   if not se.lo_per_param < se.hi_per_param:
     raise UserError(f"search.lo_per_param={se.lo_per_param}, hi_per_param="
                     f"{se.hi_per_param}: need lo < hi")
@@ -752,7 +678,7 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
           prog.update(max(0, budget - g.steps[i]))
 
   res = sweep.run_group(setup, hps, rule, needed=needed,
-                        ckpt=ckpt if wd.is_writer else None, progress=prog,
+                        ckpt=ckpt, progress=prog,
                         on_chunk=Credit(), ckpt_every=cfg.checkpoint_every,
                         keep_params=cfg.save_models or learn)
   recs = []
@@ -820,18 +746,6 @@ def _resampled_facts(cfg, q, rng):
   return facts_of(k, cfg.task.scaling, cfg.task.D)
 
 
-def common_slope(lx, ly, g):
-  """log y = k log x + b_g: least-squares slope with one intercept per group."""
-  xs, ys = [], []
-  for u in np.unique(g):
-    sel = g == u
-    xs.append(lx[sel] - lx[sel].mean())
-    ys.append(ly[sel] - ly[sel].mean())
-  xc, yc = np.concatenate(xs), np.concatenate(ys)
-  den = float(np.sum(xc * xc))
-  return float(np.sum(xc * yc) / den) if den > 0 else float("nan")
-
-
 def envelope(params, facts):
   """Indices of the upper envelope: points no other point beats with at
   most as many parameters and at least as many facts."""
@@ -850,13 +764,6 @@ def _per_param(params, facts):
   return float(np.exp(np.mean(np.log(r)))) if len(r) else float("nan")
 
 
-def _q95(v):
-  v = np.asarray([x for x in v if np.isfinite(x)], float)
-  if len(v) < 10:
-    return [float("nan")] * 2
-  return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-
-
 def capacity_fit(cfg, pts, seed=0):
   """Slope (one per width-ratio curve) and facts per parameter of the upper
   envelope and of each curve, with bootstrap CIs: points resampled within
@@ -869,7 +776,7 @@ def capacity_fit(cfg, pts, seed=0):
   x = np.array([q["params"] for q in pts], float)
   y = np.array([q["facts"] for q in pts], float)
   g = np.array([q["curve"] for q in pts])
-  k = common_slope(np.log(x), np.log(y), g)
+  k = stats.common_slope(np.log(x), np.log(y), g)
   env = envelope(x, y)
   rng = np.random.default_rng(seed)
   by = [np.nonzero(g == u)[0] for u in np.unique(g)]
@@ -879,11 +786,13 @@ def capacity_fit(cfg, pts, seed=0):
     yy = np.array([_resampled_facts(cfg, pts[i], rng) for i in idx], float)
     ok = yy > 0
     if ok.sum() >= 2:
-      ks.append(common_slope(np.log(x[idx][ok]), np.log(yy[ok]), g[idx][ok]))
+      ks.append(stats.common_slope(np.log(x[idx][ok]), np.log(yy[ok]),
+                                   g[idx][ok]))
     e = envelope(x[idx][ok], yy[ok])
     cs.append(_per_param(x[idx][ok][e], yy[ok][e]))
-  return dict(k=k, k_ci=_q95(ks), n=len(pts), c_env=_per_param(x[env], y[env]),
-              c_env_ci=_q95(cs), envelope=[pts[i]["params"] for i in env],
+  return dict(k=k, k_ci=stats.finite_ci(ks, 10), n=len(pts),
+              c_env=_per_param(x[env], y[env]),
+              c_env_ci=stats.finite_ci(cs, 10), envelope=[pts[i]["params"] for i in env],
               c_by_curve={u: _per_param(x[g == u], y[g == u])
                           for u in np.unique(g)})
 
@@ -957,7 +866,7 @@ def _protocol_ratio_claim(cfg, capacities):
   rng = np.random.default_rng(cfg.seed)
   boots = [np.exp(np.mean(rng.choice(lr, len(lr)))) for _ in range(
       cfg.fit.n_boot)] if len(lr) >= 2 else []
-  ci = _q95(boots)
+  ci = stats.finite_ci(boots, 10)
   verdict = (output.sign_verdict([np.log(ci[0]), np.log(ci[1])])
              if np.all(np.isfinite(ci)) else "inconclusive")
   n = cfg.train.eval_samples

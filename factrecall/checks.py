@@ -7,6 +7,7 @@ fields; `check(cfg, rules)` applies them and refuses a field without a rule
 (so a new field cannot slip in unchecked). Checks across fields (shapes that
 round to zero, divisibility, memory) stay in the runner's `validate(cfg)`.
 """
+import functools
 import math
 
 import ml_collections
@@ -172,6 +173,16 @@ def check_memory(need_bytes, memory_gib, sizes, what):
     raise UserError(f"{sizes}: {what} would need ~{need_bytes / 2 ** 30:.0f} "
                     f"GiB, over memory_gib={memory_gib}; lower one of them or "
                     "raise memory_gib")
+
+
+def at_least(cfg, field, other):
+  """UserError unless the dotted field of cfg is >= the dotted field other
+  (e.g. a step budget of at least one evaluation chunk)."""
+  get = lambda path: functools.reduce(lambda node, k: node[k],
+                                      path.split("."), cfg)
+  a, b = get(field), get(other)
+  if a < b:
+    raise UserError(f"{field}={_fmt(a)}: must be >= {other}={_fmt(b)}")
 
 
 def leaves(cfg, prefix=""):

@@ -185,18 +185,15 @@ def _parse_value(text, old):
 
 
 def apply_overrides(cfg, argv):
-  """Applies --config.a.b=v arguments; returns the remaining argv."""
-  rest = []
+  """Applies --config.a.b=v arguments to cfg, in order."""
   for arg in argv:
     if not arg.startswith("--config."):
-      rest.append(arg)
-      continue
+      raise UserError(f"{arg}: not a config override (--config.FIELD=VALUE)")
     body = arg[len("--config."):]
     if "=" not in body:
       raise UserError(f"{arg}: an override needs a value, like --config.{body}=VALUE")
     path, text = body.split("=", 1)
     set_field(cfg, path, text)
-  return rest
 
 
 def set_field(cfg, path, value):
@@ -257,6 +254,32 @@ def runner(cfg):
     raise UserError(f"experiment={cfg.experiment!r}: {mod_name} has no "
                     f"function {fn!r}")
   return mod, getattr(mod, fn)
+
+
+def start_distributed(env):
+  """jax.distributed.initialize() for --distributed. jax finds the cluster
+  from TPU, SLURM or Open MPI variables and reads JAX_COORDINATOR_ADDRESS
+  itself; JAX_NUM_PROCESSES and JAX_PROCESS_ID (which jax does not read) are
+  passed from here. CPU processes talk through gloo unless
+  JAX_CPU_COLLECTIVES_IMPLEMENTATION says otherwise (jax's CPU default
+  has no cross-process collectives)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  kw = {}
+  for var, arg in (("JAX_NUM_PROCESSES", "num_processes"),
+                   ("JAX_PROCESS_ID", "process_id")):
+    if env.get(var):
+      try:
+        kw[arg] = int(env[var])
+      except ValueError:
+        raise UserError(f"{var}={env[var]!r}: must be an integer") from None
+  if not env.get("JAX_CPU_COLLECTIVES_IMPLEMENTATION"):
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  try:
+    jax.distributed.initialize(**kw)
+  except (ValueError, RuntimeError) as e:
+    raise UserError(f"--distributed: {e} (set JAX_COORDINATOR_ADDRESS, "
+                    "JAX_NUM_PROCESSES and JAX_PROCESS_ID, or run under "
+                    "SLURM, Open MPI or on a TPU slice)") from None
 
 
 def prepare(spec, argv=(), values=None):
@@ -345,8 +368,7 @@ def main(argv):
     print(cfg)
     return 0
   if args.distributed:
-    import jax  # pylint: disable=g-import-not-at-top
-    jax.distributed.initialize()
+    start_distributed(os.environ)
   summary, wd = execute(cfg, mod, run, args.workdir)
   print(f"figures: {wd.figures}")
   print(f"report: {os.path.join(wd.path, 'report.html')}")

@@ -1,4 +1,4 @@
-"""Training dynamics and the hallucination stage (SPEC section 5, paper Fig. 5).
+"""Training dynamics and the hallucination stage (paper Fig. 5).
 
 Members (seed x number of subjects S) are trained with the per-chunk metrics
 of train.METRICS; from each member's curves we detect when the relation is
@@ -12,7 +12,7 @@ Models: "linear" (the paper's linear attention: one-hot embeddings, A and V
 at 1e-5, plain SGD), "softmax" (the same with softmax attention, the line
 the original notebook leaves commented out: it isolates the softmax) and
 "transformer" (an extension the paper does not run: the one-layer softmax
-transformer of SPEC section 2 with Gaussian embeddings, usually with a
+transformer of the capacity experiment with Gaussian embeddings, usually with a
 random table and Adam).
 """
 import math
@@ -20,11 +20,11 @@ import os
 
 import numpy as np
 
-from factrecall import capacity
 from factrecall import checks
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
+from factrecall import stats
 from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
@@ -288,7 +288,7 @@ def _train_group(cfg, wd, S, seeds, budget, full, prog):
   rule = sweep.StopRule(max_steps=budget, target=2.0, patience=0)
   ckpt = os.path.join(wd.checkpoints, f"inflight_{cfg.model}_S{S}.npz")
   res = sweep.run_group(setup, hps, rule, needed=needed, progress=prog,
-                        ckpt=ckpt if wd.is_writer else None)
+                        ckpt=ckpt)
   recs = []
   for seed, hp, r in zip(seeds, hps, res):
     stages = detect_stages(r["curves"], cfg.train.chunk, cfg.task.R,
@@ -498,7 +498,7 @@ def summarize(cfg, records):
 
   pts = [(r["S"], _length(cfg, r)) for r in records
          if _length(cfg, r) is not None]
-  fit = capacity.loglog_fit([p[0] for p in pts],
+  fit = stats.loglog_fit([p[0] for p in pts],
                             [p[1] + cfg.train.chunk for p in pts],
                             n_boot=cfg.claims.n_boot, seed=cfg.seed)
   n_s = len({p[0] for p in pts})
@@ -533,7 +533,6 @@ def _mean_curves(recs, key):
 def plot_stages(base, cfg, records, summary):
   """Paper Fig. 5: losses with the three stages shaded; hallucination/accuracy."""
   from factrecall import plots  # pylint: disable=g-import-not-at-top
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   S = cfg.plot_S or cfg.task.S
   recs = [r for r in records if r["S"] == S] or [
       r for r in records if r["S"] == cfg.task.S]

@@ -15,6 +15,7 @@ import numpy as np
 
 from factrecall import models
 from factrecall import output
+from factrecall import stats
 from factrecall import tasks
 from factrecall import train
 
@@ -154,27 +155,13 @@ def capacity_geometry(records, shape, k):
           for r in ok if r["k"] == k_best]
 
 
-def _geo_boot(v, n_boot, seed):
-  """Geometric mean of positive values and its bootstrap 95% CI."""
-  v = np.asarray([x for x in v if np.isfinite(x) and x > 0], float)
-  nan2 = [float("nan")] * 2
-  if not len(v):
-    return float("nan"), nan2
-  m = float(np.exp(np.mean(np.log(v))))
-  if len(v) < 2:
-    return m, nan2
-  r = np.random.default_rng(seed)
-  b = [np.exp(np.mean(np.log(r.choice(v, len(v))))) for _ in range(n_boot)]
-  return m, [float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))]
-
-
 def _ratio_boot(cfg, rows, per):
   """Geometric mean over shapes of the learned / frozen ratio of
   per(row, frozen facts, learned facts), and its bootstrap CI: shapes
   resampled and, at each, both capacities' seeds (the CI carries their
   spread over seeds)."""
   from factrecall import capacity  # pylint: disable=g-import-not-at-top
-  nan2 = [float("nan")] * 2
+  nan2 = list(stats.NAN2)
 
   def ratio(row, ff, fl):
     a, b = per(row, ff, fl)
@@ -204,10 +191,7 @@ def _ratio_boot(cfg, rows, per):
     vs = [x for x in vs if np.isfinite(x)]
     if vs:
       boots.append(np.exp(np.mean(np.log(vs))))
-  if len(boots) < 10:
-    return m, nan2
-  return m, [float(np.percentile(boots, 2.5)),
-             float(np.percentile(boots, 97.5))]
+  return m, stats.finite_ci(boots, 10)
 
 
 def _log_verdict(ci, positive=True):
@@ -289,7 +273,7 @@ def add_claims(cfg, wd, summary, capacities):
        "> 1")):
     v = [g["learned"]["subjects"][name] / g["random"]["subjects"][name]
          for g in geo if g["random"]["subjects"][name]]
-    gm, gci = _geo_boot(v, cfg.fit.n_boot, cfg.seed)
+    gm, gci = stats.geo_mean_ci(v, cfg.fit.n_boot, cfg.seed)
     lv = [g["learned"]["subjects"][name] for g in geo]
     rv = [g["random"]["subjects"][name] for g in geo]
     extra = {f"{part}_{which}": float(np.nanmean(

@@ -1,4 +1,5 @@
-"""MeMo: language models made of correlation-matrix memories (SPEC section 6).
+"""MeMo: language models made of correlation-matrix memories (Zanzotto et
+al. 2025).
 
 Three verbs on a memory: `memorize` (C += K^T V for a batch of (context,
 next-token) pairs), `retrieve` (argmax over the vocabulary of (k C) E^T, in
@@ -32,6 +33,7 @@ from factrecall import bits
 from factrecall import checks
 from factrecall import output
 from factrecall import progress
+from factrecall import stats
 
 # ----------------------------------------------------------------------------
 # Memories.
@@ -99,7 +101,7 @@ def _gaussian_rows(key, start, n, dim):
 
 
 def single_layer(key, vocab, h, d_h, d, chunk=8192):
-  """A Gaussian single-layer memory (SPEC section 6) with an empty C."""
+  """A single-layer memory on Gaussian token vectors, with an empty C."""
   k_in, k_out = jax.random.split(key)
   return SingleLayer(gaussian_table(k_in, vocab, d_h),
                      gaussian_table(k_out, vocab, d),
@@ -553,16 +555,6 @@ def _capacity_group(cfg, points, seeds, prog):
   return recs
 
 
-def _bootstrap(fn, n_units, n_boot, seed=0):
-  """95% percentile interval of fn(indices) over resampled units."""
-  rng = np.random.default_rng(seed)
-  vals = [fn(rng.integers(0, n_units, n_units)) for _ in range(n_boot)]
-  vals = np.asarray([v for v in vals if np.isfinite(v)])
-  if not len(vals):
-    return [float("nan")] * 2
-  return [float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))]
-
-
 def capacity_fit(params, stored, n_boot=1000):
   """stored = c * params (least squares through 0) and the log-log slope."""
   x, y = np.asarray(params, float), np.asarray(stored, float)
@@ -577,8 +569,8 @@ def capacity_fit(params, stored, n_boot=1000):
     return float(np.polyfit(lx, np.log(y[i]), 1)[0])
 
   idx = np.arange(len(x))
-  return dict(c=c_of(idx), c_ci=_bootstrap(c_of, len(x), n_boot),
-              slope=slope_of(idx), slope_ci=_bootstrap(slope_of, len(x),
+  return dict(c=c_of(idx), c_ci=stats.bootstrap(c_of, len(x), n_boot),
+              slope=slope_of(idx), slope_ci=stats.bootstrap(slope_of, len(x),
                                                        n_boot, 1))
 
 
@@ -675,7 +667,7 @@ def validate(config):
 
 
 def run_capacity(config, wd):
-  """Stored pairs vs h*d_h*d for the single-layer memory (SPEC section 6)."""
+  """Stored pairs vs h*d_h*d for the single-layer memory."""
   from factrecall import memo_plots  # pylint: disable=g-import-not-at-top
   _mmap_large_blocks()
   pts = sorted({(h, d_h, d) for h in config.h_list for d_h in config.d_h_list
@@ -990,7 +982,7 @@ def _texts_boot(terms, n_boot, seed=0):
   when the texts are resampled (the same resample for every term)."""
   if not terms:
     return [float("nan")] * 2
-  return _bootstrap(lambda i: float(np.mean([f(i) for f, _ in terms])),
+  return stats.bootstrap(lambda i: float(np.mean([f(i) for f, _ in terms])),
                     terms[0][1], n_boot, seed)
 
 

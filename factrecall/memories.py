@@ -1,4 +1,4 @@
-"""Associative-memory capacity (SPEC section 4; paper Figs. 1 and 6).
+"""Associative-memory capacity (paper Figs. 1 and 6).
 
 A memory maps N inputs with fixed unit-sphere embeddings e_x to M outputs
 with fixed embeddings u_y: a linear memory (logits = u^T W e) or an MLP
@@ -27,6 +27,7 @@ from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import rng
+from factrecall import stats
 from factrecall import sweep
 from factrecall.checks import Bool, Int, OneOf, Real, Seq
 from factrecall.output import UserError
@@ -47,7 +48,8 @@ class Setup:
 
 
 def targets(hp, n_in):
-  """f*(i) = floor(i * M / N): the identity when M = N (SPEC section 4)."""
+  """f*(i) = floor(i * M / N), input i's output among M: the identity when
+  M = N, M/N inputs per output otherwise (the fixed-output task)."""
   i_N = jnp.arange(n_in, dtype=jnp.int32)
   N, M = hp["N"], hp["M"]
   return jnp.where(M == N, i_N, (i_N * M) // jnp.maximum(N, 1))
@@ -138,13 +140,15 @@ def member_hp(N, M, lr, seed):
               seed=np.uint32(seed))
 
 
-def run_group(setup, hps, rule, needed=None, progress=None):
+def run_group(setup, hps, rule, needed=None, progress=None, step_cost=None):
   """Trains members hps together (vmapped, ensemble axis sharded).
 
   Like sweep.run_group: between chunks finished members are dropped (the
   ensemble re-bucketed) and needed(status) -> indices still worth training
   lets the caller skip the rest. Returns per member status, accuracy
-  (last evaluation), best_accuracy, loss and steps.
+  (last evaluation), best_accuracy, loss and steps. progress is credited
+  step_cost (default: this group's flops) per member-step, a finished
+  member its unused budget too.
   """
   n = len(hps)
   msh = sweep.mesh()
@@ -187,9 +191,10 @@ def run_group(setup, hps, rule, needed=None, progress=None):
         if not status[i] and i not in want:
           status[i] = "skipped"
     new_live = [i for i in live if not status[i]]
-    if progress is not None:  # in flops; a finished member credits its rest
-      progress.update(step_flops(setup) * (setup.chunk * len(live) + sum(
-          rule.max_steps - steps[i] for i in live if status[i])),
+    if progress is not None:  # a finished member credits its rest
+      rest = sum(rule.max_steps - steps[i] for i in live if status[i])
+      progress.update((step_cost or step_flops(setup)) *
+                      (setup.chunk * len(live) + rest),
                       note=f"{setup.shape.name()}: {n - len(new_live)}/{n} done")
     nb = sweep.bucket(len(new_live), n_dev) if new_live else 0
     saved = (len(slots) - nb) * (rule.max_steps - min(
@@ -221,7 +226,8 @@ def solve_n_log_n(y):
 
 
 def law_lhs(regime, N):
-  """Left side of SPEC section 4's laws: N ln N (identity) or N (fixed)."""
+  """Left side of the capacity laws: N ln N (identity outputs, vs d^2 or m d)
+  or N (a fixed number of outputs, vs m d)."""
   N = np.asarray(N, float)
   return N * np.log(N) if regime == "identity" else N
 
@@ -249,7 +255,6 @@ def record_key(regime, shape, seed, N, lr):
   return f"{regime}|{shape.name()}|s{seed}|N{N}|lr{lr:g}"
 
 
-ROUNDS_ESTIMATE = 3  # rounds a search is expected to take (for the ETA)
 
 
 class Bisection:
@@ -315,16 +320,35 @@ def new_search(cfg, regime, shape):
                           k_min=search_floor(shape), k_max=se.n_max)
 
 
-def work_estimate(cfg, regime, shape):
-  """Expected flops of one shape's search, for the progress bar's ETA."""
+def planned_rounds(cfg, regime, shape):
+  """Most rounds one seed's search of this shape can take: max_rounds, and
+  for a bisection no more than halving its first bracket down to width 1."""
+  se = cfg.search
+  if se.mode == "bisect":
+    lo, hi = first_bracket(cfg, regime, shape)
+    return min(se.max_rounds, max(0, math.ceil(math.log2(max(hi - lo, 1)))))
+  return se.max_rounds
+
+
+def _members_per_round(cfg):
+  per_seed = 1 if cfg.search.mode == "bisect" else cfg.search.n_candidates
+  return cfg.n_seeds * per_seed * len(cfg.train.lrs)
+
+
+def _round_unit(cfg, regime, shape):
+  """Planned flops of one member: its whole budget at the first bracket's
+  largest N."""
   lo, hi = first_bracket(cfg, regime, shape)
-  if cfg.search.mode == "bisect":  # one probe per round, about halfway
-    hi = (lo + hi) // 2
   M = hi if regime == "identity" else cfg.n_fixed
-  per_round = 1 if cfg.search.mode == "bisect" else cfg.search.n_candidates
-  members = cfg.n_seeds * per_round * len(cfg.train.lrs)
-  return (ROUNDS_ESTIMATE * members * cfg.train.max_steps *
-          step_flops(Setup(shape, size_bucket(hi), M)))
+  return cfg.train.max_steps * step_flops(Setup(shape, size_bucket(hi), M))
+
+
+def work_estimate(cfg, regime, shape):
+  """The flops planned for one shape's search (for the progress bar): every
+  round it can take, each with every candidate trained to its budget. The
+  search revises the plan down as rounds end early or members stop."""
+  return (planned_rounds(cfg, regime, shape) * _members_per_round(cfg) *
+          _round_unit(cfg, regime, shape))
 
 
 def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True):
@@ -341,14 +365,21 @@ def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True):
                         patience=tr.patience)
   lo, hi = first_bracket(cfg, regime, shape)
   brackets = {s: new_search(cfg, regime, shape) for s in seeds}
-  M0 = hi if regime == "identity" else cfg.n_fixed
-  unit = tr.max_steps * step_flops(Setup(shape, size_bucket(hi), M0))
+  unit = _round_unit(cfg, regime, shape)
+  per_round = _members_per_round(cfg)
+  rounds = planned_rounds(cfg, regime, shape)
   rnd = 0
   while rnd < se.max_rounds:
     todo = [(s, N, lr) for s in seeds for N in brackets[s].next_candidates()
             for lr in lrs]
     if not todo:
       break
+    # The plan held `per_round` members for this round: revise it by what
+    # the round really trains (beyond the plan: more work; fewer: less).
+    if rnd < rounds:
+      prog.set_total(prog.total + unit * (len(todo) - per_round))
+    else:
+      prog.set_total(prog.total + unit * len(todo))
     keys = {t: record_key(regime, shape, *t) for t in todo}
     missing = [t for t in todo if keys[t] not in done]
     prog.update(unit * (len(todo) - len(missing)))  # resumed
@@ -370,8 +401,8 @@ def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True):
           done[record_key(regime, shape, s, N, lr)]["status"] == "success"
           for lr in lrs)
     rnd += 1
-    if rnd >= ROUNDS_ESTIMATE:
-      prog.add_total(unit * len(todo))
+  # Rounds the plan held that the search did not need.
+  prog.set_total(prog.total - unit * per_round * max(0, rounds - rnd))
   return [dict(regime=regime, ratio=ratio, d=shape.d, m=shape.m,
                params=shape.params, seed=s, N=brackets[s].lo or 0,
                N_fail=brackets[s].hi, rounds=rnd) for s in seeds]
@@ -417,7 +448,11 @@ def _train_round(cfg, regime, ratio, shape, members, rule, rnd, prog,
       out += [i for i in mine if lo < members[i][1] < hi]
     return out
 
-  res = run_group(setup, hps, rule, needed=needed, progress=prog)
+  # Credited at the plan's cost per member-step of this shape, whatever
+  # this round's padding, so that the bar ends where the plan said.
+  cost = _round_unit(cfg, regime, shape) / cfg.train.max_steps
+  res = run_group(setup, hps, rule, needed=needed, progress=prog,
+                  step_cost=cost)
   return [dict(key=record_key(regime, shape, s, N, lr), memory=cfg.memory,
                regime=regime, ratio=ratio, d=shape.d, m=shape.m, N=N,
                M=M_of(N), params=shape.params, seed=s, lr=lr, round=rnd,
@@ -489,9 +524,9 @@ def summarize(cfg, caps):
     N = np.array([c["N"] for c in pts], float)
     lhs = "N ln N" if regime == "identity" else "N"
     tag = cfg.memory if cfg.memory == "linear" else f"mlp_{regime}"
-    law = capacity.loglog_fit(x, law_lhs(regime, N), n_boot=cfg.fit.n_boot,
+    law = stats.loglog_fit(x, law_lhs(regime, N), n_boot=cfg.fit.n_boot,
                               seed=cfg.seed)
-    n_fit = capacity.loglog_fit(x, N, n_boot=cfg.fit.n_boot, seed=cfg.seed)
+    n_fit = stats.loglog_fit(x, N, n_boot=cfg.fit.n_boot, seed=cfg.seed)
     expect = (expected_n_slope(x, law["c1"]) if regime == "identity"
               else 1.0)
     fits[regime] = dict(law=law, slope=n_fit, lhs=lhs, x=x_name,
@@ -657,9 +692,8 @@ def validate(cfg):
     need(all(round(r * d) >= 1 for r in cfg.ratios for d in cfg.d_list),
          "ratios", tuple(cfg.ratios),
          f"need round(ratio * d) >= 1 for every d of d_list={tuple(cfg.d_list)}")
-  tr, se = cfg.train, cfg.search
-  need(tr.max_steps >= tr.chunk, "train.max_steps", tr.max_steps,
-       f"must be >= train.chunk={tr.chunk}")
+  se = cfg.search
+  checks.at_least(cfg, "train.max_steps", "train.chunk")
   # Memory guard: one member at the largest N the search is likely to reach
   # (guess * spread * 2, <= n_max; a bisection's first probe, halfway up)
   # must fit; a round's members are split into groups that fit

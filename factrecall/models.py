@@ -19,7 +19,8 @@ NEG = -1e9  # logit of a padded (inactive) class
 
 @dataclasses.dataclass(frozen=True)
 class TransformerShape:
-  """Hyperparameters of the one-layer transformer (SPEC section 2)."""
+  """Hyperparameters of the one-layer transformer: width d, H heads of width
+  d_h, MLP width m."""
   d: int
   H: int
   d_h: int
@@ -150,8 +151,8 @@ class OneLayerTransformer(nn.Module):
   is a bag of tokens. Scores and values are computed once per vocabulary row
   and the softmax over positions becomes a count-weighted sum over the
   vocabulary (a dense matmul; no per-token gather whose gradient is a
-  scatter). `reference` is the plain per-example computation of SPEC section
-  2, for tests and benchmarks.
+  scatter). `reference` is the plain per-example computation, for tests and
+  benchmarks.
   """
   d: int
   H: int
@@ -223,7 +224,7 @@ class OneLayerTransformer(nn.Module):
     return h, self.mlp_hidden(h)
 
   def reference(self, tok_BxT, E_VxD, U_CxD, eos):
-    """Plain per-example implementation of SPEC section 2 (vmap over examples)."""
+    """Plain per-example implementation of the model (vmap over examples)."""
     del eos  # EOS is the last position of every sequence.
 
     def one(tok_T):
@@ -241,8 +242,9 @@ class OneLayerTransformer(nn.Module):
 
 
 class LinearAttention(nn.Module):
-  """Linear attention read at EOS (SPEC section 5): no softmax, so
-  out = sum_t (x_EOS^T A x_t) x_t and logits = out^T V.
+  """Linear attention read at EOS: no softmax, so
+  out = sum_t (x_EOS^T A x_t) x_t and logits = out^T V (A and V start at
+  1e-5 everywhere: the paper's dynamics setup).
 
   As in OneLayerTransformer, the sequence is a bag of tokens: scores are
   computed once per vocabulary row and summed with token counts. The output
@@ -260,19 +262,26 @@ class LinearAttention(nn.Module):
 
   def __call__(self, tok_BxT, E_VxD, U_CxD, eos):
     if U_CxD is not None:
-      raise ValueError("LinearAttention holds its output map in V; U must be None")
-    V = E_VxD.shape[0]
+      raise ValueError(f"{type(self).__name__} holds its output map in V; "
+                       "U must be None")
     s_V = E_VxD @ (E_VxD[eos] @ self.A)  # x_EOS^T A x_v for every token v
-    c_BxV = token_counts(tok_BxT, V, s_V.dtype)
-    out_BxD = (c_BxV * s_V[None, :]) @ E_VxD
-    return out_BxD @ self.V
+    c_BxV = token_counts(tok_BxT, E_VxD.shape[0], s_V.dtype)
+    return self.mix(s_V, c_BxV, E_VxD) @ self.V
+
+  def mix(self, s_V, c_BxV, E_VxD):
+    """sum_t w(s_t) x_t from the per-token scores and counts: w(s) = s."""
+    return (c_BxV * s_V[None, :]) @ E_VxD
+
+  def weights(self, s_BxT):
+    """The attention weights of per-position scores (reference path)."""
+    return s_BxT
 
   def reference(self, tok_BxT, E_VxD, U_CxD, eos):
-    """Plain per-position computation of SPEC section 5 (for tests)."""
+    """Plain per-position computation (for tests)."""
     del U_CxD, eos  # EOS is the last position of every sequence.
     x_BxTxD = E_VxD[tok_BxT]
     s_BxT = jnp.einsum("bd,de,bte->bt", x_BxTxD[:, -1], self.A, x_BxTxD)
-    return jnp.einsum("bt,btd->bd", s_BxT, x_BxTxD) @ self.V
+    return jnp.einsum("bt,btd->bd", self.weights(s_BxT), x_BxTxD) @ self.V
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,13 +301,13 @@ class LinearAttentionShape:
     return LinearAttention(self.d, self.n_out)
 
   def init_params(self, key):
-    """A and V at 1e-5 everywhere (SPEC section 5); key unused (deterministic)."""
+    """A and V at 1e-5 everywhere; key unused (deterministic)."""
     del key
     return {"A": jnp.full((self.d, self.d), 1e-5, jnp.float32),
             "V": jnp.full((self.d, self.n_out), 1e-5, jnp.float32)}
 
 
-class SoftmaxAttention(nn.Module):
+class SoftmaxAttention(LinearAttention):
   """The softmax counterpart of LinearAttention, everything else equal:
   out = sum_t softmax_t(x_EOS^T A x_t) x_t over all T positions (EOS
   included) and logits = out^T V. It isolates what the softmax changes in
@@ -309,37 +318,17 @@ class SoftmaxAttention(nn.Module):
   sequence's largest score (exact; tokens absent from a sequence have count
   0 and are masked before the exponential, so nothing overflows).
   """
-  d: int
-  n_out: int
-  init_value: float = 1e-5
 
-  def setup(self):
-    const = lambda key, shape, dtype=jnp.float32: jnp.full(
-        shape, self.init_value, dtype)
-    self.A = self.param("A", const, (self.d, self.d))
-    self.V = self.param("V", const, (self.d, self.n_out))
-
-  def __call__(self, tok_BxT, E_VxD, U_CxD, eos):
-    if U_CxD is not None:
-      raise ValueError("SoftmaxAttention holds its output map in V; U must be None")
-    V = E_VxD.shape[0]
-    s_V = E_VxD @ (E_VxD[eos] @ self.A)  # x_EOS^T A x_v for every token v
-    c_BxV = token_counts(tok_BxT, V, s_V.dtype)
+  def mix(self, s_V, c_BxV, E_VxD):
     present = c_BxV > 0
     ref_B = jax.lax.stop_gradient(
         jnp.max(jnp.where(present, s_V[None, :], -jnp.inf), axis=1))
     w_BxV = c_BxV * jnp.exp(jnp.where(present, s_V[None, :] - ref_B[:, None],
                                       0.0))
-    out_BxD = (w_BxV @ E_VxD) / jnp.sum(w_BxV, axis=1, keepdims=True)
-    return out_BxD @ self.V
+    return (w_BxV @ E_VxD) / jnp.sum(w_BxV, axis=1, keepdims=True)
 
-  def reference(self, tok_BxT, E_VxD, U_CxD, eos):
-    """Plain per-position computation (for tests)."""
-    del U_CxD, eos  # EOS is the last position of every sequence.
-    x_BxTxD = E_VxD[tok_BxT]
-    s_BxT = jnp.einsum("bd,de,bte->bt", x_BxTxD[:, -1], self.A, x_BxTxD)
-    a_BxT = jax.nn.softmax(s_BxT, axis=-1)
-    return jnp.einsum("bt,btd->bd", a_BxT, x_BxTxD) @ self.V
+  def weights(self, s_BxT):
+    return jax.nn.softmax(s_BxT, axis=-1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,7 +343,7 @@ class SoftmaxAttentionShape(LinearAttentionShape):
     return SoftmaxAttention(self.d, self.n_out)
 
 
-# ------------------------------------------- associative memories (SPEC §4)
+# ------------------------------------------------------ associative memories
 
 
 def sphere_embeddings(key, n, d):
@@ -368,7 +357,7 @@ def sphere_embeddings(key, n, d):
 
 
 class LinearMemory(nn.Module):
-  """logits_y = u_y^T W e_x with W (d x d) trained (SPEC section 4)."""
+  """logits_y = u_y^T W e_x with W (d x d) trained, E and U frozen."""
   d: int
 
   def setup(self):
@@ -379,7 +368,7 @@ class LinearMemory(nn.Module):
 
 
 class MLPMemory(nn.Module):
-  """logits = U W2^T ReLU(W1^T e_x + b): Flax Dense defaults (SPEC section 4)."""
+  """logits = U W2^T ReLU(W1^T e_x + b): Flax Dense defaults."""
   d: int
   m: int
 
@@ -401,7 +390,7 @@ class MemoryShape:
 
   @property
   def params(self):
-    """d^2 (linear) or m*d (MLP, as counted in SPEC section 4)."""
+    """d^2 (linear) or m*d (MLP, the count of the paper's Fig. 1 axis)."""
     return self.d * self.d if self.m == 0 else self.m * self.d
 
   def name(self):

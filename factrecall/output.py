@@ -1,4 +1,5 @@
-"""The output contract shared by every experiment (see DESIGN.md).
+"""The output contract shared by every experiment: config.json, results.jsonl,
+summary.json with its claims, figures/ and report.html.
 
 WORKDIR/config.json, results.jsonl (append-only, one JSON object per finished
 member), summary.json (claims) and figures/. Writes are atomic so that an

@@ -52,6 +52,10 @@ class Progress:
   def add_total(self, extra):
     self.total += extra
 
+  def set_total(self, total):
+    """A revised plan: the total work, done included."""
+    self.total = max(float(total), self.done, 1e-9)
+
   def eta(self, now=None):
     """Seconds left at the rate measured since the first work (nan before)."""
     now = time.time() if now is None else now

@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 
-from factrecall import capacity
 from factrecall import dynamics
 from factrecall import output
 from factrecall import progress as progress_lib
+from factrecall import stats
 from factrecall.output import UserError
 
 
@@ -143,7 +143,7 @@ def summarize(cfg, recs):
   pts = [(row["ratio"], r["stages"]["stage_length"])
          for row in table for r in by[row["ratio"]]
          if r["stages"]["stage_length"] is not None]
-  fit = capacity.loglog_fit([p[0] for p in pts],
+  fit = stats.loglog_fit([p[0] for p in pts],
                             [p[1] + cfg.train.chunk for p in pts],
                             n_boot=cfg.claims.n_boot, seed=cfg.seed)
   claims.append(output.claim(

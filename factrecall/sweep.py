@@ -163,6 +163,18 @@ def to_host(tree):
   return jax.tree_util.tree_map(fetch, tree)
 
 
+def agree(flag):
+  """Process 0's value of a host-side decision, on every process.
+
+  A decision that leads into a collective (saving a checkpoint gathers every
+  process's shards) must be taken alike everywhere; wall-clock tests such as
+  "30 s since the last checkpoint" are not. One process: flag itself."""
+  if jax.process_count() == 1:
+    return bool(flag)
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return bool(multihost_utils.broadcast_one_to_all(np.int32(bool(flag))))
+
+
 class Group:
   """Host-side bookkeeping of one group run (what a checkpoint holds).
 
@@ -197,7 +209,9 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
 
   needed(group) -> iterable of member indices still worth training (others
   are marked "skipped"); ckpt: path for an in-flight checkpoint (resumed if
-  present, removed at the end). Returns a list of dicts with status and
+  present, removed at the end). With several processes every process gets
+  the same path (a filesystem they share): all of them restore it, all take
+  part in gathering the states to save, and process 0 alone writes it. Returns a list of dicts with status and
   accuracy (of rule.protocols[0]), best_accuracy, steps, outcomes (per
   protocol: status, steps and reported accuracy when it was decided),
   curves (per chunk, a dict of train.METRICS lists) and, with keep_params,
@@ -208,11 +222,17 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
   width = width or default_width()
   blk = _Blocks(setup, hps, msh, width)
   g, live = None, None
+  writer = jax.process_index() == 0
+  saved = None
   if ckpt and os.path.exists(ckpt):
     saved = _load_ckpt(ckpt, n, setup, rule.protocols, blk.member_template())
-    if saved is not None:
-      g, live, states = saved
-      blk.restore(live, states)
+  if ckpt and agree(saved is not None) != (saved is not None):
+    raise RuntimeError(f"{ckpt}: process {jax.process_index()} sees another "
+                       "checkpoint than process 0; the workdir must be on a "
+                       "filesystem every process shares")
+  if saved is not None:
+    g, live, states = saved
+    blk.restore(live, states)
   if g is None:
     g = Group(n, rule.protocols, setup.chunk)
     live = list(range(n))
@@ -238,15 +258,19 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
         blk.restore(new_live, {i: host[i] for i in new_live})
       live = new_live
     except KeyboardInterrupt:
-      if ckpt:
+      # One process's Ctrl-C cannot gather the others' shards: with several
+      # processes the last periodic checkpoint is what resumes.
+      if ckpt and jax.process_count() == 1:
         _save_ckpt(ckpt, n, setup, snapshot[0], snapshot[1],
                    blk.host_states(*snapshot[2:]))
         INTERRUPT_SAVED.append(ckpt)
       raise
-    if ckpt and live and time.time() - last_ckpt > ckpt_every:
-      _save_ckpt(ckpt, n, setup, g, live, blk.host_states())
+    if ckpt and live and agree(time.time() - last_ckpt > ckpt_every):
+      states = blk.host_states()  # a collective: every process takes part
+      if writer:
+        _save_ckpt(ckpt, n, setup, g, live, states)
       last_ckpt = time.time()
-  if ckpt and os.path.exists(ckpt):
+  if ckpt and writer and os.path.exists(ckpt):
     os.remove(ckpt)
   return _results(g, n)
 

@@ -1,4 +1,5 @@
-"""The synthetic factual-recall task (SPEC section 1), padded for vmapping.
+"""The synthetic factual-recall task (subjects, relations, answers
+and noise tokens), padded for vmapping.
 
 A member's task is given by dynamic values (S, R, D, n_noise, Zipf exponents,
 table kind) inside static padded shapes (S_max, R_max, D_max, n_noise_max, T),
@@ -45,7 +46,7 @@ class TaskShape:
 
 
 def sizes_for(k, scaling, D):
-  """(S, R, D) when the searched size is k under a scaling mode (SPEC section 3)."""
+  """(S, R, D) when the searched size is k under a scaling mode."""
   if scaling == "equal":
     return k, k, D
   if scaling == "square":
@@ -113,7 +114,7 @@ def _zipf_cdf(n_max, n, exponent):
 
 
 def zipf_cdfs(tv, shape):
-  """CDFs of the subject and relation draws (Zipf, SPEC section 1). They do
+  """CDFs of the subject and relation draws (uniform or Zipf). They do
   not change during training: compute them once and pass them to
   sample_batch (a cumsum per step is a noticeable part of a small step)."""
   return (_zipf_cdf(shape.S_max, tv["S"], tv["alpha"]),

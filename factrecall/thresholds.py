@@ -29,8 +29,8 @@ from factrecall import memories
 from factrecall import models
 from factrecall import output
 from factrecall import rng
+from factrecall import stats
 from factrecall.checks import Int, OneOf, Real, Seq
-from factrecall.output import UserError
 
 # ---------------------------------------------------------------- memories
 
@@ -184,8 +184,7 @@ def fit_transition(load, ok, groups=None, n_boot=500, seed=0):
     m, w = _fit_once(*_aggregate(load[idx], ok[idx]))
     mids.append(m)
     widths.append(w)
-  q = lambda v: ([float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-                 if v else nan2)
+  q = lambda v: stats.percentile_ci(v) if v else nan2
   # A midpoint is not known better than the grid loads around it (with
   # perfectly separated outcomes every resample gives the same midpoint).
   grid = np.unique(load)
@@ -217,7 +216,7 @@ def slope_fit(x, fits, key="mid", n_boot=500, seed=0):
   r = np.random.default_rng(seed)
   ks = [np.polyfit(lx, ly + sd * r.standard_normal(len(ly)), 1)[0]
         for _ in range(n_boot)]
-  return k, [float(np.percentile(ks, 2.5)), float(np.percentile(ks, 97.5))]
+  return k, stats.percentile_ci(ks)
 
 
 # ---------------------------------------------------------------- the grid
@@ -380,7 +379,7 @@ def summarize(cfg, corr, trained):
         "corr_top1_sharpness",
         "correlation memory: the transition sharpens with d, i.e. the "
         "log-log slope of its width (in ln load) against d^2 is negative "
-        f"(10-90% widths in ln load: " + ", ".join(
+        "(10-90% widths in ln load: " + ", ".join(
             f"d={d}: {top1[d]['width_10_90']:.3g}" for d in ds) + f"; {proto})",
         kw, kw_ci, output.sign_verdict(kw_ci, positive=False),
         reference=output.reference(
@@ -561,9 +560,7 @@ RULES = {
 def validate(cfg):
   """Checks across fields: step budget, and memory at the largest n."""
   t = cfg.trained
-  if t.max_steps < t.chunk:
-    raise UserError(f"trained.max_steps={t.max_steps}: must be >= "
-                    f"trained.chunk={t.chunk}")
+  checks.at_least(cfg, "trained.max_steps", "trained.chunk")
   worst = 0.0
   if "correlation" in cfg.memories:
     c = cfg.correlation

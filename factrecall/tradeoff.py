@@ -1,5 +1,4 @@
-"""Attention-MLP trade-off at a fixed number of facts (SPEC section 3, paper
-Fig. 4 right): the H x m grid, the boundary of the solved region, the
+"""Attention-MLP trade-off at a fixed number of facts (paper Fig. 4 right): the H x m grid, the boundary of the solved region, the
 exchange rate between MLP and attention parameters, and the heatmap.
 
 Coordinates (the paper's axes): x = attention parameters d*d_h*H, y = MLP
@@ -23,10 +22,10 @@ from factrecall import checks
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
+from factrecall import stats
 from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
-from factrecall.output import UserError
 
 
 # ---------------------------------------------------------------- frontier
@@ -192,13 +191,6 @@ def consistent_rates(brackets, slope, rates=None):
   return [float(good.min()), float(good.max())]
 
 
-def _quantiles(v):
-  v = np.asarray([x for x in v if np.isfinite(x)], float)
-  if len(v) < 10:
-    return [float("nan")] * 2
-  return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-
-
 def analyse(xs, ys, success_YxXxN, facts, fit, seed=0):
   """Frontier (floor x0 + sloped line), exchange rate and facts-per-parameter
   estimates with bootstrap CIs.
@@ -217,7 +209,8 @@ def analyse(xs, ys, success_YxXxN, facts, fit, seed=0):
     br = frontier_brackets(xs, ys, solved)
     fr = fit_frontier(br, scale, u, u_floor)
     # attention-only: the row of the smallest m; MLP-heavy: the row of the
-    # largest m. Parameters at their crossings: 4x + 2y (SPEC section 2).
+    # largest m. Parameters at their crossings: 4x + 2y (Q, K, V, O hold
+    # d*d_h*H each, the MLP's two matrices d*m each).
     x_att = _row_crossing(br, ys[0], fr, u, u_floor)
     x_mlp = _row_crossing(br, ys[-1], fr, u, u_floor)
     p_att = 4 * x_att + 2 * ys[0]
@@ -249,7 +242,7 @@ def analyse(xs, ys, success_YxXxN, facts, fit, seed=0):
     boots["fpp_mlp"].append(e["fpp_mlp"])
     boots["fpp_ratio"].append(e["fpp_mlp"] / e["fpp_attention"])
   est["fpp_ratio"] = est["fpp_mlp"] / est["fpp_attention"]
-  est["ci"] = {k: _quantiles(v) for k, v in boots.items()}
+  est["ci"] = {k: stats.finite_ci(v, 10) for k, v in boots.items()}
   est["floor_found"] = float(np.mean([np.isfinite(v) for v in boots["x0"]]))
   est["rate_consistent"] = consistent_rates(est["brackets"], est["slope"])
   est["solved"] = solved.tolist()
@@ -320,8 +313,7 @@ def validate(cfg):
   """Checks across fields (each field alone: configs/tradeoff.py RULES)."""
   t, mo, tr = cfg.task, cfg.model, cfg.train
   tasks.check_noise(t)
-  if tr.max_steps < tr.chunk:
-    raise UserError(f"train.max_steps={tr.max_steps}: must be >= train.chunk={tr.chunk}")
+  checks.at_least(cfg, "train.max_steps", "train.chunk")
   # Memory guard: a cell's group (n_seeds members) holds each member's eval
   # sets (S*R pairs and eval_samples sequences of T tokens, with logits), a
   # batch's tokens and logits, and the largest model with Adam's two moments.
@@ -401,7 +393,7 @@ def _run_cell(cfg, wd, shape, seeds, rule, prog):
 
   prog.update(0, note=shape.name())
   ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}.npz")
-  res = sweep.run_group(setup, hps, rule, ckpt=ckpt if wd.is_writer else None,
+  res = sweep.run_group(setup, hps, rule, ckpt=ckpt,
                         progress=prog, on_chunk=credit,
                         ckpt_every=cfg.checkpoint_every)
   t, mo = cfg.task, cfg.model
@@ -612,7 +604,6 @@ def heatmap(base, summary, cfg):
   fitted floor + sloped line and the paper's hand-drawn boundary; the
   legend sits below the axes so that no cell is hidden."""
   from factrecall import plots  # pylint: disable=g-import-not-at-top
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   g, fr = summary["grid"], summary["frontier"]
   xs, ys = np.array(g["attn_params"], float), np.array(g["mlp_params"], float)
   acc = np.array(g["accuracy"], float)

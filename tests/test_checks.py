@@ -98,3 +98,19 @@ def test_bad_values_on_every_field_are_one_line_errors(name, capsys):
     if rc == 2:
       assert err.startswith("error: ") and "\n" not in err, (argv, err)
       assert path in err, (argv, err)
+
+
+@pytest.mark.parametrize("name,steps,chunk", [
+    ("capacity", "train.max_steps", "train.chunk"),
+    ("tradeoff", "train.max_steps", "train.chunk"),
+    ("linear_memory", "train.max_steps", "train.chunk"),
+    ("thresholds", "trained.max_steps", "trained.chunk"),
+    ("crosstalk", "train.max_steps", "train.chunk")])
+def test_a_budget_below_one_chunk_is_refused(name, steps, chunk, capsys):
+  argv = [f"--config={name}", f"--config.{chunk}=64",
+          f"--config.{steps}=32", "--print_config"]
+  assert cli.entry(argv) == 2
+  err = capsys.readouterr().err.strip()
+  assert err == f"error: {steps}=32: must be >= {chunk}=64", err
+  argv[2] = f"--config.{steps}=64"
+  assert cli.entry(argv) == 0

@@ -44,7 +44,6 @@ def test_smoke_writes_contract_and_resumes(tmp_path, capsys):
     assert not row["info_bits"] > row["stored_bits"] + 1e-9
   for c in summary["claims"]:
     assert set(c) >= {"id", "statement", "measured", "ci", "verdict"}
-    assert c["verdict"] in ("supported", "refuted", "inconclusive")
   before = open(os.path.join(wd, "results.jsonl")).read()
   assert cli.entry(SMOKE + ["--workdir", wd]) == 0
   assert open(os.path.join(wd, "results.jsonl")).read() == before

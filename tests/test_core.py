@@ -7,6 +7,7 @@ import pytest
 from factrecall import capacity
 from factrecall import models
 from factrecall import rng
+from factrecall import stats
 from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
@@ -168,10 +169,10 @@ def test_group_sharded_equals_unsharded_and_alone():
 
 def test_loglog_fit_recovers_exponent():
   x = np.array([10, 30, 100, 300, 1000.0])
-  fit = capacity.loglog_fit(x, 3 * x ** 1.2, n_boot=100)
+  fit = stats.loglog_fit(x, 3 * x ** 1.2, n_boot=100)
   np.testing.assert_allclose([fit["k"], fit["c"]], [1.2, 3.0], rtol=1e-6)
   assert fit["k_ci"][0] <= 1.2 + 1e-9 and fit["k_ci"][1] >= 1.2 - 1e-9
-  fit1 = capacity.loglog_fit(x, 0.5 * x, n_boot=50)
+  fit1 = stats.loglog_fit(x, 0.5 * x, n_boot=50)
   np.testing.assert_allclose(fit1["c1"], 0.5, rtol=1e-9)
 
 
@@ -205,11 +206,11 @@ def test_common_slope_fit_with_offsets_by_hand():
   x = np.array([10, 100, 1000, 20, 200, 2000.0])
   g = ["a", "a", "a", "b", "b", "b"]
   y = np.where(np.array(g) == "a", 2.0, 0.5) * x ** 1.1
-  fit = capacity.common_slope_fit(x, y, g, n_boot=50)
+  fit = stats.common_slope_fit(x, y, g, n_boot=50)
   np.testing.assert_allclose(fit["k"], 1.1, rtol=1e-9)
   np.testing.assert_allclose(fit["k_ci"], [1.1, 1.1], rtol=1e-9)
   # A pooled fit is pulled off by the offset between the curves.
-  assert abs(capacity.loglog_fit(x, y, n_boot=10)["k"] - 1.1) > 0.01
+  assert abs(stats.loglog_fit(x, y, n_boot=10)["k"] - 1.1) > 0.01
 
 
 def _search(br, truth):

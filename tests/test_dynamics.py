@@ -1,4 +1,4 @@
-"""Dynamics (issue 4): linear attention by hand, stage detection on curves
+"""Dynamics: linear attention by hand, stage detection on curves
 worked by hand, and the smoke preset end to end with resume and bad fields."""
 import json
 import math
@@ -196,8 +196,6 @@ def test_smoke_end_to_end_and_resume(tmp_path):
   ids = [c["id"] for c in summary["claims"]]
   assert ids == ["plateau_loss", "init_plateau_loss", "relation_before_subject",
                  "halluc_stage_seen", "halluc_length_scaling"]
-  for c in summary["claims"]:
-    assert c["verdict"] in ("supported", "refuted", "inconclusive")
   plateau = summary["claims"][0]
   assert abs(plateau["measured"] - math.log(4)) < 0.1 * math.log(4)
   refs = {c["id"]: c["reference"]["value"] for c in summary["claims"]}

@@ -121,7 +121,6 @@ def test_smoke_config_writes_the_contract(tmp_path, capsys):
                          "factual_less_orthogonal_input",
                          "factual_less_orthogonal_hidden"}
   for c in claims.values():
-    assert c["verdict"] in ("supported", "refuted", "inconclusive")
     assert c["ci"][0] <= c["measured"] <= c["ci"][1]
   recs = [json.loads(l) for l in open(os.path.join(wd, "results.jsonl"))]
   assert [r["layer"] for r in recs] == [0, 5]

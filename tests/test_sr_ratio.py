@@ -30,8 +30,6 @@ def test_smoke_writes_the_output_contract_and_checks_pairs(tmp_path, capsys):
   ids = {c["id"]: c for c in summary["claims"]}
   assert set(ids) == {"halluc_ratio_threshold", "stage_length_vs_ratio"}
   assert [row["ratio"] for row in summary["by_ratio"]] == [0.25, 4.0]
-  for c in ids.values():
-    assert c["verdict"] in ("supported", "refuted", "inconclusive")
   for ext in ("png", "pdf"):
     assert os.path.getsize(os.path.join(wd, "figures", f"sr_ratio.{ext}"))
   capsys.readouterr()

@@ -108,7 +108,6 @@ def test_smoke_writes_the_output_contract_and_resumes(tmp_path, capsys):
                       "corr_top1_sharpness", "corr_listwise_scale",
                       "trained_top1_transition", "trained_acc99_transition"}
   for c in ids.values():
-    assert c["verdict"] in ("supported", "refuted", "inconclusive")
     assert c["reference"]["source"]
   assert ids["trained_top1_transition"]["reference"]["value"] == 0.5
   for ext in ("png", "pdf"):

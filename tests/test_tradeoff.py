@@ -73,9 +73,18 @@ def test_bootstrap_over_seeds_widens_ci():
   xs, ys = [0, 2, 4, 6, 8], [0, 1, 2, 3]
   solved = np.array([[x + 2 * y >= 8 for x in xs] for y in ys], float)
   succ = np.stack([solved, solved, solved], -1)
-  succ[0, 3, 1] = 1.0  # one seed of a frontier cell disagrees
+  agree = tradeoff.analyse(xs, ys, succ.copy(), facts=14, fit=_fit_cfg(400))
+  succ[0, 3, 1] = 1.0  # one seed of a frontier cell (x = 6, y = 0) disagrees
   est = tradeoff.analyse(xs, ys, succ, facts=14, fit=_fit_cfg(400))
-  assert np.isfinite(est["rate"]) and all(np.isfinite(est["ci"]["rate"]))
+  width = lambda e, k: e["ci"][k][1] - e["ci"][k][0]
+  # The cell's seed-mean is 1/3 < 1/2, so the point estimate is unchanged,
+  # but resampling its seeds sometimes solves it: row 0's crossing then
+  # moves to x in [4, 6], which widens the CIs of the rate and of row 0's
+  # facts per parameter; the MLP-heavy row's is untouched.
+  assert est["rate"] == pytest.approx(agree["rate"])
+  assert width(est, "rate") > 1.2 * width(agree, "rate")
+  assert width(est, "fpp_attention") > 2 * width(agree, "fpp_attention")
+  assert est["ci"]["fpp_mlp"] == agree["ci"]["fpp_mlp"]
 
 
 def test_l_shaped_frontier_by_hand():
@@ -258,7 +267,6 @@ def test_smoke_end_to_end_and_resume(tmp_path, capsys):
                  "facts_per_param_mlp_vs_attention", "bits_per_param"]
   for c in summary["claims"]:
     assert {"id", "statement", "measured", "ci", "verdict", "reference"} <= set(c)
-    assert c["verdict"] in ("supported", "refuted", "inconclusive")
   refs = {c["id"]: c["reference"]["value"] for c in summary["claims"]}
   assert refs == {"exchange_rate": 2.0, "attention_floor": 1280.0,
                   "facts_per_param_mlp_vs_attention": None,

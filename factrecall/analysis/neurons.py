@@ -1,4 +1,4 @@
-"""Per-neuron views of the MLP memory (SPEC section 7).
+"""Per-neuron views of the MLP memory (knowledge neurons, key-value view).
 
 Key-value view (Geva et al. 2021): hidden neuron i is a key (row i of W1,
 read through the ReLU) and a value (row i of W2, m x d in our code). Its
