@@ -151,8 +151,8 @@ def get_config(arg=None):
     # three learning rates, success at >= 99%, one seed) on the balanced
     # curve, each shape frozen and learned, with the default's give-up rule.
     # Learned shapes store ~40x more facts, so their searches cost most of
-    # the run: d = 8 and 11 take ~17 min of CPU (about 9-11 min on 2 free
-    # cores, see benchmarks/RESULTS.md); d = 16 would add about as much. A learned
+    # the run: d = 8 and 11 take 17 min of CPU, 11 min on 2 cores (see
+    # benchmarks/RESULTS.md); d = 16 would add about as much. A learned
     # shape's first bracket counts E and U among the parameters.
     c.model.embeddings = ("frozen", "learned")
     c.model.ratios = ((1.0, 1.0),)
