@@ -392,7 +392,8 @@ class ShapeSearch:
     train (each with every learning rate), on the search's expected
     course: the answer inside each bracket's interval (Bracket.planned),
     protocols whose brackets agree sharing their candidates, and the band
-    the seeds at the first protocol's two ends. The plan rises only when
+    measuring the other seeds at the first protocol's two ends (what it
+    still misses there, once it started). The plan rises only when
     the course departs from this (an end moves out, the protocols' brackets
     part, the band goes past an end)."""
     by_interval = {}
