@@ -53,7 +53,11 @@ def ours():
     raise SystemExit(f"the search exited with {rc} (workdir {wd})")
   with open(os.path.join(wd, "summary.json")) as f:
     k = json.load(f)["capacities"][0]["k"]
-  return wall, mib, k
+  steps = 0
+  with open(os.path.join(wd, "results.jsonl")) as f:
+    for line in f:
+      steps += json.loads(line)["steps"]
+  return wall, common.LAST_CPU[0], mib, k, steps
 
 
 def original(path, python):
@@ -61,7 +65,7 @@ def original(path, python):
   found = re.findall(r"^SIZE (\d+)", out, re.M)
   if rc != 0 or not found:
     raise SystemExit(f"the original code exited with {rc}")
-  return wall, mib, int(found[-1])
+  return wall, common.LAST_CPU[0], mib, int(found[-1])
 
 
 def exhaustive_k():
@@ -80,19 +84,24 @@ def main():
                   help="a Python that runs the original code")
   a = ap.parse_args()
   print(common.machine())
+  load0 = f"{os.getloadavg()[0]:.2f}"
   rows = []
-  wall, mib, k = ours()
-  rows.append(["ours", f"{wall:.0f}", f"{mib:.0f}", k, k * k, "1.00x",
-               "1.00x"])
+  wall, cpu, mib, k, steps = ours()
+  rows.append(["ours", f"{wall:.0f}", f"{cpu:.0f}", f"{mib:.0f}", k, k * k,
+               "1.00x", "1.00x", "1.00x"])
   if a.original:
-    w, m, k0 = original(a.original, a.original_python)
-    rows.append(["original", f"{w:.0f}", f"{m:.0f}", k0, k0 * k0,
-                 f"{w / wall:.2f}x", f"{m / mib:.2f}x"])
+    w, c, m, k0 = original(a.original, a.original_python)
+    rows.append(["original", f"{w:.0f}", f"{c:.0f}", f"{m:.0f}", k0, k0 * k0,
+                 f"{w / wall:.2f}x", f"{c / cpu:.2f}x", f"{m / mib:.2f}x"])
   ex = exhaustive_k()
-  rows.append(["exhaustive (fixture)", "", "", ex if ex else "missing",
-               ex * ex if ex else "", "", ""])
-  common.table(rows, ["search", "wall s", "peak MiB", "k = S = R", "facts",
-                      "wall vs ours", "memory vs ours"])
+  rows.append(["exhaustive (fixture)", "", "", "", ex if ex else "missing",
+               ex * ex if ex else "", "", "", ""])
+  common.table(rows, ["search", "wall s", "CPU s", "peak MiB", "k = S = R",
+                      "facts", "wall vs ours", "CPU vs ours",
+                      "memory vs ours"])
+  print(f"ours trained {steps / 1e6:.3f}M member-steps; load average "
+        f"before/after: {load0} / {os.getloadavg()[0]:.2f} (wall times "
+        "are noisy while other processes run, CPU times much less)")
   if ex is not None:
     print("same capacity as the exhaustive search:", "yes" if ex == k else
           f"NO ({k} vs {ex})")

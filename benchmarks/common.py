@@ -55,17 +55,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WRAPPER = ("import resource, subprocess, sys, time; t = time.time(); "
             "r = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'w'), "
             "stderr=subprocess.DEVNULL); "
-            "print(r.returncode, time.time() - t, resource.getrusage("
-            "resource.RUSAGE_CHILDREN).ru_maxrss)")
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(r.returncode, time.time() - t, u.ru_maxrss, "
+            "u.ru_utime + u.ru_stime)")
+# CPU seconds (user + system) of the last run_timed command: on a shared
+# machine its wall time depends on the other processes, its CPU time much
+# less.
+LAST_CPU = [float("nan")]
 
 
 def run_timed(cmd, cwd=None):
-  """cmd in a fresh process: (exit code, wall seconds, peak RSS MiB, stdout)."""
+  """cmd in a fresh process: (exit code, wall seconds, peak RSS MiB, stdout);
+  its CPU seconds go to LAST_CPU[0]."""
   fd, out_path = tempfile.mkstemp(prefix="bench_out_")
   os.close(fd)
   out = subprocess.run([sys.executable, "-c", _WRAPPER, out_path] + list(cmd),
                        capture_output=True, text=True, check=True, cwd=cwd)
-  rc, wall, kib = out.stdout.split()
+  rc, wall, kib, cpu = out.stdout.split()
+  LAST_CPU[0] = float(cpu)
   with open(out_path) as f:
     text = f.read()
   os.remove(out_path)

@@ -6,6 +6,7 @@ scaling mode). For one model shape, every candidate k and every learning rate
 train together in one vmapped group; the bracket [largest success, smallest
 failure] is refined round by round until the config's resolution.
 """
+import itertools
 import math
 import os
 
@@ -131,6 +132,44 @@ class Bracket:
 
   def resolved(self, lo, hi):
     return hi - lo <= 1 or hi <= lo * (1 + self.res)
+
+  def interval(self):
+    """(lo, hi) between which the next rounds' candidates lie: the tested
+    bracket, with an untested end standing in where nothing was found yet
+    (None when a "test" bracket has nothing on one side yet)."""
+    if self.ends == "soft":
+      return self._soft()
+    if not self.results and self.ends == "test":
+      return (self.k_lo - 1, self.k_hi + 1)
+    lo, hi = self.lo, self.hi
+    if lo is None or hi is None:
+      return None
+    return lo, hi
+
+  def planned(self):
+    """How many candidates the rounds still to come test at most, if the
+    answer lies inside interval(): each round's candidates split the
+    bracket, and the count follows the largest part (the worst case) until
+    it is resolved. An answer beyond an untested end adds rounds (the end
+    moves out) and raises the plan then."""
+    iv = self.interval()
+    if iv is None:
+      return len(self.next_candidates())
+    memo = {}
+
+    def worst(lo, hi):
+      if (lo, hi) not in memo:
+        pts = [] if self.resolved(lo, hi) else [
+            k for k in self._inside(lo, hi) if lo < k < hi]
+        edges = [lo] + pts + [hi]
+        memo[(lo, hi)] = len(pts) + max(
+            [worst(a, b) for a, b in zip(edges, edges[1:])] if pts else [0])
+      return memo[(lo, hi)]
+    if not self.results and self.ends == "test":
+      pts = self.first
+      edges = [iv[0]] + pts + [iv[1]]
+      return len(pts) + max(worst(a, b) for a, b in zip(edges, edges[1:]))
+    return worst(*iv)
 
   def next_candidates(self):
     """The k's of the next round, or [] when the bracket is resolved."""
@@ -275,6 +314,29 @@ class ShapeSearch:
     todo = set().union(*self.wanted.values()) - set(self.outcome)
     return sorted(todo, key=lambda ks: (ks[1], ks[0]))
 
+  def planned_pairs(self):
+    """At most how many (k, seed) pairs the rounds from the next one on
+    train (each with every learning rate), on the search's expected
+    course: the answer inside each bracket's interval (Bracket.planned),
+    protocols whose brackets agree sharing their candidates, and the band
+    measuring the other seeds at the first protocol's two ends (what it
+    still misses there, once it started). The plan rises only when
+    the course departs from this (an end moves out, the protocols' brackets
+    part, the band goes past an end)."""
+    by_interval = {}
+    for p in self.protocols:
+      br = self.brackets[p]
+      key = br.interval() if br.next_candidates() else ("done", p)
+      by_interval.setdefault(key, br.planned())
+    n = sum(by_interval.values())
+    p0 = self.protocols[0]
+    if len(self.seeds) > 1:
+      if self.brackets[p0].next_candidates():
+        n += 2 * (len(self.seeds) - 1)
+      else:
+        n += len(self._band_todo(p0) - set(self.outcome))
+    return n
+
   def needed(self, members):
     """needed(group) for sweep.run_group over members [(k, seed, lr)]: a
     member is trained while some protocol still needs its outcome: the
@@ -354,21 +416,27 @@ def replay(search, rule, curves, chunk, max_rounds, block=2):
     pairs = search.next_round()
     if not pairs:
       break
-    members = [(k, s, lr) for k, s in pairs for lr in search.lrs]
-    g = sweep.Group(len(members), rule.protocols, chunk)
-    needed, live = search.needed(members), list(range(len(members)))
-    while live:
-      rows = [curves[members[i]][len(g.curves[i])] for i in live]
-      sweep.record_chunk(g, live, rows, rule, needed)
-      calls += -(-len(live) // block)
-      live = [i for i in live if not g.status[i]]
-    recs = []
-    for i, (k, s, lr) in enumerate(members):
-      recs.append(dict(k=k, seed=s, lr=lr, steps=g.steps[i],
-                       status=g.status[i], outcomes=g.outcome[i]))
-      trained[(k, s, lr)] = recs[-1]
-    search.add(recs)
+    recs, n = replay_round(search, rule, curves, chunk, pairs, block)
+    trained.update(((r["k"], r["seed"], r["lr"]), r) for r in recs)
+    calls += n
   return trained, calls
+
+
+def replay_round(search, rule, curves, chunk, pairs, block=2):
+  """One round of `replay`: the round's pairs (search.next_round()) on the
+  recorded curves, fed to the search. Returns (its records, block calls)."""
+  members = [(k, s, lr) for k, s in pairs for lr in search.lrs]
+  g = sweep.Group(len(members), rule.protocols, chunk)
+  needed, live, calls = search.needed(members), list(range(len(members))), 0
+  while live:
+    rows = [curves[members[i]][len(g.curves[i])] for i in live]
+    sweep.record_chunk(g, live, rows, rule, needed)
+    calls += -(-len(live) // block)
+    live = [i for i in live if not g.status[i]]
+  recs = [dict(k=k, seed=s, lr=lr, steps=g.steps[i], status=g.status[i],
+               outcomes=g.outcome[i]) for i, (k, s, lr) in enumerate(members)]
+  search.add(recs)
+  return recs, calls
 
 
 def band_capacity(table):
@@ -573,15 +641,18 @@ def run(cfg, wd):
   rule = stop_rule(cfg)
   seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
   lrs = list(cfg.train.lrs)
-  est_rounds = 6
   budget = cfg.train.max_steps
-  total = len(shapes) * est_rounds * len(lrs) * budget * 2
-  prog = progress_lib.Progress(total, desc=f"{cfg.name}", enabled=wd.is_writer)
+  plan = WorkPlan(budget, [len(lrs) * _fresh_pairs(cfg, shape, info, seeds)
+                           for shape, info in shapes])
+  prog = progress_lib.Progress(plan.remaining(), desc=f"{cfg.name}",
+                               enabled=wd.is_writer)
   capacities, carried = [], {}
   for shape, info in shapes:
     search = ShapeSearch(first_brackets(cfg, shape, info, carried), seeds,
                          lrs, cfg.search.k_max, cfg.search.band_step,
                          cfg.search.prune)
+    plan.start_shape(len(lrs) * search.planned_pairs())
+    prog.set_total(prog.done + plan.remaining())
     rnd, last_shape = 0, None
     while rnd < cfg.search.max_rounds:
       pairs = search.next_round()
@@ -592,17 +663,22 @@ def run(cfg, wd):
       hps = [member_hp(cfg, k, lr, s) for k, s, lr in members]
       ts = _padded_shape(cfg, hps, last_shape)
       last_shape = ts
+      plan.start_round(len(members))
       if all(v in done for v in keys):
         recs = [done[v] for v in keys]
-        prog.update(budget * len(keys), note=f"{shape.name()} (resumed)")
+        prog.skip(sum(r["steps"] for r in recs),
+                  note=f"{shape.name()} (resumed)")
       else:
         recs = _run_round(cfg, wd, shape, info, members, hps, keys, rule,
-                          search.needed(members), ts, prog, rnd)
+                          search.needed(members), ts, prog, rnd, plan)
         done.update((r["key"], r) for r in recs)
       search.add(recs)
       rnd += 1
-      if rnd >= est_rounds:
-        prog.add_total(budget * len(keys))
+      plan.end_round(len(lrs) * search.planned_pairs()
+                     if rnd < cfg.search.max_rounds else 0)
+      prog.set_total(prog.done + plan.remaining())
+    plan.end_shape()
+    prog.set_total(prog.done + plan.remaining())
     sweep.release_compiled()
     entry = dict(shape=shape.name(), d=shape.d, d_h=shape.d_h, m=shape.m,
                  params=models.param_count(shape), rounds=rnd,
@@ -655,8 +731,74 @@ def _padded_shape(cfg, hps, last_shape):
   return ts
 
 
+def _fresh_pairs(cfg, shape, info, seeds):
+  """ShapeSearch.planned_pairs() of a shape not started yet: the largest
+  over its first brackets without a previous shape on its curve and after
+  one that stored lo_per_param, hi_per_param or their geometric mean facts
+  per parameter (the bracket that will be used depends on the previous
+  shape's capacity, not known yet; each protocol carries its own)."""
+  P = models.param_count(shape)
+  lo, hi = cfg.search.lo_per_param, cfg.search.hi_per_param
+  ks = [min(_k_for_facts(c * P, cfg.task.scaling), cfg.search.k_max)
+        for c in (lo, (lo * hi) ** 0.5, hi)]
+  # each protocol carries its own capacity: every combination of the three
+  options = [{}] + [{(p, curve_of(info)): (k, P)
+                     for p, k in zip(protocols(cfg), combo)}
+                    for combo in itertools.product(ks, repeat=len(
+                        protocols(cfg)))]
+  return max(ShapeSearch(first_brackets(cfg, shape, info, carried), seeds,
+                         cfg.train.lrs, cfg.search.k_max, cfg.search.band_step,
+                         cfg.search.prune).planned_pairs()
+             for carried in options)
+
+
+class WorkPlan:
+  """The member-steps a capacity run still plans to train: an upper bound
+  on its expected course, revised as it goes, so the progress bar's total
+  (done + remaining) falls toward the truth and its ETA moves steadily to
+  the end.
+
+  Each member planned but not started counts its whole budget, a training
+  member its budget left, a finished one nothing; the members of the
+  rounds still to come are ShapeSearch.planned_pairs() times the learning
+  rates, and a shape not started yet counts the plan of its first bracket
+  (`fresh`, members per shape)."""
+
+  def __init__(self, budget, fresh):
+    self.budget = budget
+    self.fresh = list(fresh)  # members planned for each shape not started
+    self.future = 0           # members of the current shape's later rounds
+    self.live_left = 0        # budget left of the current round's members
+
+  def start_shape(self, members):
+    """The current shape starts: its own plan replaces its fresh estimate."""
+    self.fresh.pop(0)
+    self.future = members
+
+  def start_round(self, n):
+    """A round of n members starts (they were planned among `future`)."""
+    self.future = max(0, self.future - n)
+    self.live_left = n * self.budget
+
+  def update_round(self, left):
+    """The current round's members have `left` member-steps of budget left
+    (0 for those finished)."""
+    self.live_left = left
+
+  def end_round(self, members):
+    """A round ended; the shape's search now plans `members` more."""
+    self.live_left = 0
+    self.future = members
+
+  def end_shape(self):
+    self.future = self.live_left = 0
+
+  def remaining(self):
+    return self.budget * (sum(self.fresh) + self.future) + self.live_left
+
+
 def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
-               prog, rnd):
+               prog, rnd, plan):
   learn = is_learned(info)
   setup = train.Setup(model=shape, task=ts, batch=cfg.train.batch,
                       chunk=cfg.train.chunk, optimizer="adam",
@@ -665,21 +807,16 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
   ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}_r{rnd}.npz")
   budget = rule.max_steps
 
-  class Credit:
-    """Credits a finished member's unused budget to the progress bar."""
-
-    def __init__(self):
-      self.seen = set()
-
-    def __call__(self, g, live):
-      for i, s in enumerate(g.status):
-        if s and i not in self.seen:
-          self.seen.add(i)
-          prog.update(max(0, budget - g.steps[i]))
+  def replan(g, live):
+    """After a chunk (before the bar counts it): the round's budget left,
+    and the bar's total = its work done, this chunk's and the plan's."""
+    plan.update_round(sum(max(0, budget - g.steps[i])
+                          for i in range(len(g.status)) if not g.status[i]))
+    prog.set_total(prog.done + setup.chunk * len(live) + plan.remaining())
 
   res = sweep.run_group(setup, hps, rule, needed=needed,
                         ckpt=ckpt, progress=prog,
-                        on_chunk=Credit(), ckpt_every=cfg.checkpoint_every,
+                        on_chunk=replan, ckpt_every=cfg.checkpoint_every,
                         keep_params=cfg.save_models or learn)
   recs = []
   for key, (k, seed, lr), hp, r in zip(keys, members, hps, res):

@@ -382,7 +382,7 @@ def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True):
       prog.set_total(prog.total + unit * len(todo))
     keys = {t: record_key(regime, shape, *t) for t in todo}
     missing = [t for t in todo if keys[t] not in done]
-    prog.update(unit * (len(todo) - len(missing)))  # resumed
+    prog.skip(unit * (len(todo) - len(missing)))  # resumed: not in the rate
     if together:  # as few groups as fit in cfg.memory_gib
       M = size_bucket(max([N for _, N, _ in missing] or [1]))
       per = member_bytes(shape, M, M if regime == "identity" else cfg.n_fixed)

@@ -56,6 +56,14 @@ class Progress:
     """A revised plan: the total work, done included."""
     self.total = max(float(total), self.done, 1e-9)
 
+  def skip(self, n, note=None):
+    """Work done before this run (e.g. resumed records): counted as done,
+    not in the rate (it took no time here)."""
+    self.done = min(self.done + n, self.total)
+    if self.t_first is not None:
+      self.first += n
+    self.update(0, note=note)
+
   def eta(self, now=None):
     """Seconds left at the rate measured since the first work (nan before)."""
     now = time.time() if now is None else now

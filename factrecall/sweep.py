@@ -17,6 +17,7 @@ import time
 import zipfile
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -88,25 +89,35 @@ def default_width():
   return 1 if jax.devices()[0].platform == "cpu" else 32
 
 
-def blocked(f, width):
+def blocked(f, width, idle=None):
   """f over a leading ensemble axis as lax.map over blocks of vmap(f, width).
 
   The per-member program depends only on width, so a member's numbers do not
   depend on how many members or devices share the call.
+
+  idle: optional; then the last argument of f is a member's `active` flag,
+  and a block whose members are all inactive (the padding of a last block)
+  returns vmap(idle)(*args) instead of computing f: a padded slot costs
+  nothing, so its core is free for the other devices' blocks.
   """
   def g(*args):
     n = jax.tree_util.tree_leaves(args)[0].shape[0]
     split = lambda a: a.reshape((n // width, width) + a.shape[1:])
-    out = jax.lax.map(lambda xs: jax.vmap(f)(*xs),
-                      jax.tree_util.tree_map(split, args))
+    if idle is None:
+      body = lambda xs: jax.vmap(f)(*xs)
+    else:
+      body = lambda xs: jax.lax.cond(jnp.any(xs[-1]), jax.vmap(f),
+                                     jax.vmap(idle), *xs)
+    out = jax.lax.map(body, jax.tree_util.tree_map(split, args))
     return jax.tree_util.tree_map(
         lambda a: a.reshape((n,) + a.shape[2:]), out)
   return g
 
 
-def ensemble_jit(f, n_args, msh, width, donate_argnums=()):
+def ensemble_jit(f, n_args, msh, width, donate_argnums=(), idle=None):
   """jit of f over a leading ensemble axis of its n_args arguments, sharded
-  over msh's devices, each device running `blocked(f, width)` on its shard.
+  over msh's devices, each device running `blocked(f, width, idle)` on its
+  shard.
 
   Every member runs the same per-member program whatever the number of
   devices or members (jit(vmap(f)) over a sharded ensemble would compile a
@@ -114,8 +125,9 @@ def ensemble_jit(f, n_args, msh, width, donate_argnums=()):
   for different sizes).
   """
   spec = tuple([P("ens")] * n_args)
-  return jax.jit(jax.shard_map(blocked(f, width), mesh=msh, in_specs=spec,
-                               out_specs=P("ens"), check_vma=False),
+  return jax.jit(jax.shard_map(blocked(f, width, idle), mesh=msh,
+                               in_specs=spec, out_specs=P("ens"),
+                               check_vma=False),
                  donate_argnums=donate_argnums)
 
 
@@ -126,7 +138,7 @@ def _compiled(setup, msh, width):
   # so that it can be checkpointed.
   return (ensemble_jit(functools.partial(train.init, setup), 1, msh, width),
           ensemble_jit(functools.partial(train.run_chunk, setup), 3, msh,
-                       width))
+                       width, idle=functools.partial(train.idle_chunk, setup)))
 
 
 def release_compiled():

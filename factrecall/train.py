@@ -241,6 +241,13 @@ def run_chunk(setup, state, hp, active):
   return new, jnp.stack([m[k] for k in METRICS])
 
 
+def idle_chunk(setup, state, hp, active):
+  """What run_chunk returns for an inactive member, without computing it:
+  the state unchanged and NaN metrics (a padded slot's, never read)."""
+  del setup, hp, active
+  return state, jnp.full((len(METRICS),), jnp.nan, jnp.float32)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 2, 3))
 def train(setup, hp, max_steps=2 ** 14, target=0.99):
   """A whole run as one pure function: chunks until accuracy >= target.

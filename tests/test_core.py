@@ -167,6 +167,26 @@ def test_group_sharded_equals_unsharded_and_alone():
                              rtol=1e-4)
 
 
+def test_inactive_block_is_skipped_and_live_member_unchanged():
+  """A block of padding (every member inactive) is not computed: its state
+  comes back as it went in, its metrics NaN; a live member's numbers are
+  those it gets beside another live member."""
+  s = models.TransformerShape(d=8, H=2, d_h=4, m=8)
+  hps = [_hp(k=5, D=4, lr=lr) for lr in (3e-3, 1e-2)]
+  setup = train.Setup(s, tasks.shape_for(hps, 8), batch=64, chunk=16)
+  msh = sweep.mesh(jax.devices()[:2])
+  init, chunk = sweep._compiled(setup, msh, 1)  # pylint: disable=protected-access
+  hp = sweep.stack_hps(hps)
+  st = init(hp)
+  _, both = chunk(st, hp, np.array([True, True]))
+  new, one = chunk(st, hp, np.array([True, False]))
+  both, one = np.asarray(both), np.asarray(one)
+  np.testing.assert_array_equal(one[0], both[0])
+  assert np.all(np.isnan(one[1]))
+  for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(st)):
+    np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b)[1])
+
+
 def test_loglog_fit_recovers_exponent():
   x = np.array([10, 30, 100, 300, 1000.0])
   fit = stats.loglog_fit(x, 3 * x ** 1.2, n_boot=100)

@@ -81,6 +81,8 @@ class _Prog:
   def update(self, *a, **k):
     pass
 
+  skip = update
+
   def set_total(self, total):
     self.total = total
 

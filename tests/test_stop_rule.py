@@ -158,3 +158,68 @@ def test_smoke_search_finds_the_exhaustive_capacities(tmp_path):
   steps = lambda wd: sum(json.loads(l)["steps"] for l in open(
       os.path.join(wd, "results.jsonl")))
   assert steps(ours) <= steps(full)
+
+
+def test_work_plan_of_a_replayed_search_only_falls(fixture):
+  """bench_search's recorded search, replayed round by round: the pairs the
+  search still plans (an upper bound on its expected course) fall by at
+  least each round's pairs, start at no fewer than the search trains, and
+  end at 0; its first plan is that of the 8..64 bisection (6 rounds)."""
+  run = fixture["bench_search"]
+  cfg = _default_rules(_config(run["args"]))
+  rule = capacity.stop_rule(cfg)
+  curves = {(m["k"], m["seed"], m["lr"]): _rows(m["curves"])
+            for m in run["members"]}
+  (shape, info), = capacity.model_shapes(cfg)
+  search = capacity.ShapeSearch(
+      capacity.first_brackets(cfg, shape, info, {}), [cfg.seed],
+      list(cfg.train.lrs), cfg.search.k_max, cfg.search.band_step,
+      cfg.search.prune)
+  plans, rounds = [search.planned_pairs()], []
+  for _ in range(cfg.search.max_rounds):
+    pairs = search.next_round()
+    if not pairs:
+      break
+    rounds.append(len(pairs))
+    capacity.replay_round(search, rule, curves, cfg.train.chunk, pairs)
+    plans.append(search.planned_pairs())
+  assert plans[0] == 6 and plans[-1] == 0 and sum(rounds) <= plans[0]
+  assert all(plans[i + 1] <= plans[i] - n for i, n in enumerate(rounds))
+
+
+def test_work_plan_counts_budget_left():
+  plan = capacity.WorkPlan(100, [6, 9])
+  assert plan.remaining() == 1500
+  plan.start_shape(3)   # the shape's own plan replaces its fresh 6
+  assert plan.remaining() == 1200
+  plan.start_round(2)
+  assert plan.remaining() == 1200
+  plan.update_round(70)  # one member finished early, one has 70 left
+  assert plan.remaining() == 1070
+  plan.end_round(0)      # the search needs no more rounds
+  plan.end_shape()
+  assert plan.remaining() == 900
+
+
+def test_progress_total_of_a_smoke_run(tmp_path, monkeypatch):
+  """A one-shape smoke run's progress total (work done + planned): never
+  below the work done, never rising (its search keeps to the planned
+  course), and equal at the end to the member-steps the run trained."""
+  from factrecall import progress  # pylint: disable=g-import-not-at-top
+  seen = []
+
+  class Recorder(progress.Progress):
+
+    def set_total(self, total):
+      super().set_total(total)
+      seen.append((self.done, self.total))
+
+  monkeypatch.setattr(progress, "Progress", Recorder)
+  wd = str(tmp_path / "wd")
+  assert cli.entry(["--config=capacity:smoke", "--workdir", wd,
+                    "--config.model.d_list=8"]) == 0
+  steps = sum(json.loads(l)["steps"] for l in open(
+      os.path.join(wd, "results.jsonl")))
+  assert len(seen) > 5 and all(t >= d for d, t in seen)
+  assert all(b[1] <= a[1] for a, b in zip(seen, seen[1:]))
+  assert seen[0][1] > steps and seen[-1] == (steps, steps)
