@@ -2,7 +2,7 @@
 
 python benchmarks/bench_step.py [--large]
 Both paths compute the same loss and gradients (tests/test_core.py checks
-it); the per-example path vmaps SPEC section 2 over examples and computes
+it); the per-example path vmaps the plain model over examples and computes
 per-token queries, keys and values from the full sequence.
 """
 import argparse

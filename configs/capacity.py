@@ -25,7 +25,7 @@ def get_config(arg=None):
   c.task = ml_collections.ConfigDict()
   c.task.D = 8                    # answers per relation
   c.task.T = 32                   # sequence length (EOS last)
-  c.task.n_noise = -1             # noise tokens; -1 = S + R (SPEC default)
+  c.task.n_noise = -1             # noise tokens; -1 = S + R (the paper's)
   c.task.alpha = 0.0              # Zipf exponent of p(s); 0 = uniform
   c.task.beta = 0.0               # Zipf exponent of q(r); 0 = uniform
   c.task.table = "random"         # fact table: random | structured

@@ -1,7 +1,8 @@
-"""MeMo single-layer capacity: stored pairs vs h*d_h*d (SPEC section 6).
+"""MeMo single-layer capacity: stored pairs vs h*d_h*d (Zanzotto et al.
+2025).
 
 Presets: `smoke` (tests, seconds), default (2-core CPU, ~5 min), `paper`
-(SPEC's full grid with a 100,000-symbol vocabulary; accelerators, hours).
+(the authors' full grid with a 100,000-symbol vocabulary; accelerators, hours).
 """
 import ml_collections
 

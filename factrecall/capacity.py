@@ -473,7 +473,7 @@ def model_shapes(cfg):
           d_h = int(math.floor(a * d / H))
           m = int(math.floor(b * d))
           if d_h < 1 or (m < 1 and b > 0):
-            continue  # rounds to zero: skipped (SPEC section 3)
+            continue  # d_h or m rounds to zero: no such model, skipped
           shapes.append((kind(d=d, H=H, d_h=d_h, m=m),
                          dict(H=H, alpha_w=a, beta_w=b, **extra)))
   return shapes

@@ -1,4 +1,6 @@
-"""Flax (linen) models of SPEC sections 2, 4 and 5, and their parameter counts.
+"""Flax (linen) models (the one-layer transformer, the linear and softmax
+attention of the dynamics, the associative memories) and their parameter
+counts.
 
 Embeddings are inputs to `apply`, not module parameters: the token embedding
 E (vocab x d) and unembedding U (classes x d) of a member are drawn once from
@@ -75,7 +77,7 @@ def embedding_count(vocab, n_out, d):
 
 
 def param_count(shape):
-  """4*H*d_h*d + 2*m*d: Q, K, V, O and the two MLP matrices (SPEC section 2)."""
+  """4*H*d_h*d + 2*m*d: Q, K, V, O and the two MLP matrices."""
   return 4 * shape.H * shape.d_h * shape.d + 2 * shape.m * shape.d
 
 

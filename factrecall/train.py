@@ -52,10 +52,6 @@ def build_model(shape):
   return shape.build()
 
 
-def model_dim(shape):
-  return shape.d
-
-
 def _optimizer(kind):
   if kind == "adam":
     return optax.scale_by_adam()
@@ -73,7 +69,7 @@ def initial_embeddings(setup, hp):
   """A member's (E, U) at the start of training (the frozen ones throughout,
   unless setup.embeddings is "learned")."""
   ts = setup.task
-  d = model_dim(setup.model)
+  d = setup.model.d
   if setup.embeddings in ("gaussian", "learned"):
     return models.gaussian_embeddings(_keys(hp)[0], ts.vocab, ts.n_out, d)
   return models.onehot_embeddings(ts.vocab, ts.n_out, d)
@@ -116,7 +112,8 @@ def _xent(logits, y):
 
 
 def metrics_of(logits, r, y, D, mask):
-  """Eval metrics (SPEC section 5) of logits on pairs; mask marks real pairs."""
+  """Eval metrics of logits on pairs (loss, accuracy and the dynamics' relation-
+  and subject-only losses); mask marks real pairs."""
   n_out = logits.shape[-1]
   c = jnp.arange(n_out)[None, :]
   lse = jax.nn.logsumexp(logits, -1)

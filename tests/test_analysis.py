@@ -1,4 +1,4 @@
-"""Analyses of SPEC section 7: ROME edit, key angles, IG, checkpoints, smoke."""
+"""The analyses: ROME edit, key angles, IG, checkpoints, smoke."""
 import json
 import os
 
