@@ -223,7 +223,8 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
   are marked "skipped"); ckpt: path for an in-flight checkpoint (resumed if
   present, removed at the end). With several processes every process gets
   the same path (a filesystem they share): all of them restore it, all take
-  part in gathering the states to save, and process 0 alone writes it. Returns a list of dicts with status and
+  part in gathering the states to save, and process 0 alone writes it.
+  Returns a list of dicts with status and
   accuracy (of rule.protocols[0]), best_accuracy, steps, outcomes (per
   protocol: status, steps and reported accuracy when it was decided),
   curves (per chunk, a dict of train.METRICS lists) and, with keep_params,
