@@ -432,7 +432,12 @@ def console():
 
 def entry(argv=None):
   argv = sys.argv[1:] if argv is None else argv
+  # SIGTERM, and SIGINT even where it was inherited as ignored (a shell
+  # script's `cmd &` starts cmd with SIGINT ignored, so Python installs no
+  # handler and a kill -INT would go unheard), end the run as Ctrl-C does:
+  # with the in-flight group checkpointed and the resume message.
   signal.signal(signal.SIGTERM, signal.default_int_handler)
+  signal.signal(signal.SIGINT, signal.default_int_handler)
   try:
     return main(argv)
   except UserError as e:
