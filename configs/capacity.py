@@ -106,21 +106,7 @@ def get_config(arg=None):
                                   # factrecall.analysis (checkpoints/models/)
 
   if arg == "smoke":
-    c.model.ratios = ((1.0, 1.0),)
-    c.model.d_list = (8, 11)
-    c.train.max_steps = 512
-    c.train.lrs = (1e-2,)
-    c.train.batch = 256
-    c.train.eval_samples = 256
-    c.train.n_seeds = 2
-    # the default's give-up rule scaled to the 512-step budget
-    c.train.give_up_window = 64
-    c.train.give_up_loss_window = 192
-    c.search.n_candidates = 2
-    c.search.resolution = 0.5
-    c.search.max_rounds = 3
-    c.fit.n_boot = 200
-    c.fit.min_facts = 0           # smoke models store few facts
+    _smoke(c)
   elif arg == "paper":
     # The original code's protocol: one seed, bisection between the
     # previous d's capacity and 512, the learning rates in turn until one
@@ -159,20 +145,27 @@ def get_config(arg=None):
     c.model.d_list = (8, 11)
     c.train.n_seeds = 1
     if arg == "learned_smoke":
-      c.model.d_list = (8, 11)
-      c.train.n_seeds = 2
-      c.train.max_steps = 512
-      c.train.lrs = (1e-2,)
-      c.train.batch = 256
-      c.train.eval_samples = 256
-      c.train.give_up_window = 64
-      c.train.give_up_loss_window = 192
-      c.search.n_candidates = 2
-      c.search.resolution = 0.5
-      c.search.max_rounds = 3
-      c.fit.n_boot = 200
-      c.fit.min_facts = 0
+      _smoke(c)
   return c
+
+
+def _smoke(c):
+  """The smoke preset's test-sized search (also capacity:learned_smoke's)."""
+  c.model.ratios = ((1.0, 1.0),)
+  c.model.d_list = (8, 11)
+  c.train.max_steps = 512
+  c.train.lrs = (1e-2,)
+  c.train.batch = 256
+  c.train.eval_samples = 256
+  c.train.n_seeds = 2
+  # the default's give-up rule scaled to the 512-step budget
+  c.train.give_up_window = 64
+  c.train.give_up_loss_window = 192
+  c.search.n_candidates = 2
+  c.search.resolution = 0.5
+  c.search.max_rounds = 3
+  c.fit.n_boot = 200
+  c.fit.min_facts = 0           # smoke models store few facts
 
 
 # Fields that only analyse the trained results (the fits, bands and bootstrap
