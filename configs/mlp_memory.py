@@ -68,6 +68,7 @@ def get_config(arg=None):
   # Memory a group may use, summed over its devices (GiB): one member must
   # fit, and a round's members are split into groups that fit.
   c.memory_gib = 16.0
+  c.checkpoint_every = 30.0       # seconds between in-flight group checkpoints
 
   if arg == "smoke":
     c.n_seeds = 2
@@ -101,6 +102,10 @@ def get_config(arg=None):
 # and bands): changing them re-fits summary.json and redraws the figures from
 # results.jsonl without training again.
 ANALYSIS = ("fit.",)
+
+# Fields added since results were first recorded: a workdir without one was
+# recorded with this value.
+ADDED = {"checkpoint_every": 30.0}
 
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are memories.validate's.

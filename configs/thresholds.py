@@ -49,6 +49,7 @@ def get_config(arg=None):
   c.fit.band_factor = 1.25        # a midpoint's CI within this factor of a
                                   # reference value -> "supported"
   c.memory_gib = 16.0             # largest size's working set must fit
+  c.checkpoint_every = 30.0       # seconds between in-flight group checkpoints
 
   if arg == "smoke":
     c.correlation.d_list = (8, 16)
@@ -75,3 +76,7 @@ RULES = thresholds.RULES
 # Fields that only say how results are fitted: changing them re-analyses a
 # workdir's records instead of refusing it.
 ANALYSIS = ("fit.",)
+
+# Fields added since results were first recorded: a workdir without one was
+# recorded with this value.
+ADDED = {"checkpoint_every": 30.0}

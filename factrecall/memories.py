@@ -11,14 +11,13 @@ largest N and outputs to its largest M, with masks. Per seed, a
 `capacity.Bracket` is refined round by round to the config's resolution.
 """
 import dataclasses
-import functools
 import math
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 from factrecall import bits
 from factrecall import capacity
@@ -103,17 +102,11 @@ def run_chunk(setup, state, hp, active):
   return new, jnp.stack(loss_and_accuracy(setup, new["params"], new, hp))
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled(setup, msh, width):
-  """(init, chunk) over the ensemble: the same per-member program on any
-  number of devices (sweep.ensemble_jit), so results do not depend on it."""
-  return (sweep.ensemble_jit(functools.partial(init, setup), 1, msh, width),
-          sweep.ensemble_jit(functools.partial(run_chunk, setup), 3, msh,
-                             width, donate_argnums=(0,)))
-
-
-def _stack(hps, idx):
-  return sweep.stack_hps([hps[i] for i in idx])
+# The memories' members run through the same engine as the transformers':
+# their state is the parameters, Adam's moments and the fixed embeddings;
+# an evaluation is (loss, accuracy) over the member's N inputs.
+PROGRAM = sweep.Program(init, run_chunk, ("loss", "accuracy"),
+                        {"all_pairs": "accuracy"}, ("loss",))
 
 
 def step_flops(setup):
@@ -121,12 +114,6 @@ def step_flops(setup):
   d, m = setup.shape.d, setup.shape.m
   per_row = d * d + d * setup.n_out if m == 0 else 2 * d * m + d * setup.n_out
   return 6 * setup.n_in * per_row
-
-
-@dataclasses.dataclass
-class StopRule(sweep.StopRule):
-  """sweep.StopRule plus when dropping finished members pays off."""
-  shrink_flops: float = 2e10  # ~ the compute of one compile on a CPU core
 
 
 def member_bytes(shape, N, M):
@@ -140,77 +127,33 @@ def member_hp(N, M, lr, seed):
               seed=np.uint32(seed))
 
 
-def run_group(setup, hps, rule, needed=None, progress=None, step_cost=None):
-  """Trains members hps together (vmapped, ensemble axis sharded).
+def run_group(setup, hps, rule, needed=None, progress=None, step_cost=None,
+              ckpt=None, ckpt_every=30.0):
+  """Trains members hps together through sweep.run_group (PROGRAM).
 
-  Like sweep.run_group: between chunks finished members are dropped (the
-  ensemble re-bucketed) and needed(status) -> indices still worth training
-  lets the caller skip the rest. Returns per member status, accuracy
-  (last evaluation), best_accuracy, loss and steps. progress is credited
-  step_cost (default: this group's flops) per member-step, a finished
-  member its unused budget too.
+  needed(status) -> indices still worth training lets the caller skip the
+  rest; ckpt: the in-flight checkpoint's path (None: none). Returns per
+  member status, accuracy (last evaluation), best_accuracy, loss (last
+  evaluation) and steps. progress is credited step_cost (default: this
+  group's flops) per member-step, a finished member its unused budget too.
   """
-  n = len(hps)
-  msh = sweep.mesh()
-  width = sweep.default_width()
-  n_dev = msh.devices.size * width  # ensemble sizes are multiples of this
-  shard = NamedSharding(msh, P("ens"))
-  init_fn, chunk_fn = _compiled(setup, msh, width)
-  status, steps = [None] * n, [0] * n
-  acc, best, loss, since = [float("nan")] * n, [-1.0] * n, [float("nan")] * n, [0] * n
-  pad = lambda ids: ids + [ids[0]] * (sweep.bucket(len(ids), n_dev) - len(ids))
-  live = list(range(n))
-  slots = pad(live)  # member held by each ensemble slot (first n_live real)
-  state = init_fn(sweep.put_global(_stack(hps, slots), shard))
-  while live:
-    row = {i: slots.index(i) for i in live}
-    active = np.zeros(len(slots), bool)
-    active[list(row.values())] = True
-    state, m = chunk_fn(state, sweep.put_global(_stack(hps, slots), shard),
-                        sweep.put_global(active, shard))
-    m = sweep.fetch(m)
-    for i in live:
-      steps[i] += setup.chunk
-      loss[i], acc[i] = float(m[row[i], 0]), float(m[row[i], 1])
-      if not np.isfinite(loss[i]):
-        status[i] = "diverged"
-      elif acc[i] >= rule.target:
-        status[i] = "success"
-      elif steps[i] >= rule.max_steps:
-        status[i] = "failed"
-      if acc[i] > best[i] + rule.min_delta:
-        best[i], since[i] = acc[i], 0
-      else:
-        best[i] = max(best[i], acc[i])
-        since[i] += 1
-        if rule.patience and since[i] >= rule.patience and not status[i]:
-          status[i] = "stalled"
-    if needed is not None:
-      want = set(needed(status))
-      for i in live:
-        if not status[i] and i not in want:
-          status[i] = "skipped"
-    new_live = [i for i in live if not status[i]]
-    if progress is not None:  # a finished member credits its rest
-      rest = sum(rule.max_steps - steps[i] for i in live if status[i])
-      progress.update((step_cost or step_flops(setup)) *
-                      (setup.chunk * len(live) + rest),
-                      note=f"{setup.shape.name()}: {n - len(new_live)}/{n} done")
-    nb = sweep.bucket(len(new_live), n_dev) if new_live else 0
-    saved = (len(slots) - nb) * (rule.max_steps - min(
-        [steps[i] for i in new_live] or [0])) * step_flops(setup)
-    if new_live and nb <= len(slots) // 2 and saved > rule.shrink_flops:
-      # Shrink only when it halves the ensemble and saves more compute than
-      # a compile costs (every new ensemble size compiles, ~1-4 s on CPU).
-      new_slots = pad(new_live)
-      keep = np.array([row[i] for i in new_slots])
-      host = sweep.to_host(state)
-      state = sweep.put_global(
-          jax.tree_util.tree_map(lambda a: a[keep], host), shard)
-      slots = new_slots
-    live = new_live
-  return [dict(status=status[i], accuracy=acc[i], best_accuracy=best[i],
-               loss=loss[i], steps=steps[i]) for i in range(n)]
+  cost = step_cost or step_flops(setup)
+
+  def credit(g, live):
+    if progress is not None:
+      rest = sum(rule.max_steps - g.steps[i] for i in live if g.status[i])
+      done = sum(s is not None for s in g.status)
+      progress.update(cost * (setup.chunk * len(live) + rest),
+                      note=f"{setup.shape.name()}: {done}/{len(hps)} done")
+
+  res = sweep.run_group(
+      setup, hps, rule, program=PROGRAM,
+      needed=None if needed is None else (lambda g: needed(g.status)),
+      ckpt=ckpt, ckpt_every=ckpt_every, on_chunk=credit)
+  return [dict(status=r["status"], accuracy=r["accuracy"],
+               best_accuracy=r["best_accuracy"],
+               loss=r["curves"]["loss"][-1] if r["curves"]["loss"]
+               else float("nan"), steps=r["steps"]) for r in res]
 
 
 # ---------------------------------------------------------------- search
@@ -351,17 +294,19 @@ def work_estimate(cfg, regime, shape):
           _round_unit(cfg, regime, shape))
 
 
-def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True):
+def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True,
+                 ckpt_dir=None):
   """Capacity N* of one shape for every seed: bracket refinement rounds.
 
   done: dict key -> record (resume); append(records) persists new ones.
   together=False trains every (seed, N, lr) alone, unpadded (for tests).
+  ckpt_dir: where each group in flight is checkpointed (None: nowhere).
   Returns one dict per seed with N (capacity, 0 if none), N_fail, rounds.
   """
   tr, se = cfg.train, cfg.search
   seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
   lrs = list(tr.lrs)
-  rule = StopRule(max_steps=tr.max_steps, target=tr.target,
+  rule = sweep.StopRule(max_steps=tr.max_steps, target=tr.target,
                         patience=tr.patience)
   lo, hi = first_bracket(cfg, regime, shape)
   brackets = {s: new_search(cfg, regime, shape) for s in seeds}
@@ -390,10 +335,12 @@ def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True):
       groups = [missing[i:i + cap] for i in range(0, len(missing), cap)]
     else:
       groups = [[t] for t in missing]
-    for grp in groups:
+    for gi, grp in enumerate(groups):
       if grp:  # one group lands in results.jsonl whole or not at all
+        ckpt = ckpt_dir and os.path.join(
+            ckpt_dir, f"inflight_{regime}_{shape.name()}_r{rnd}_g{gi}.npz")
         recs = _train_round(cfg, regime, ratio, shape, grp, rule, rnd, prog,
-                            exact=not together)
+                            exact=not together, ckpt=ckpt)
         append(recs)
         done.update((r["key"], r) for r in recs)
     for s, N, _ in todo:
@@ -418,7 +365,7 @@ def size_bucket(n):
 
 
 def _train_round(cfg, regime, ratio, shape, members, rule, rnd, prog,
-                 exact=False):
+                 exact=False, ckpt=None):
   """Trains members [(seed, N, lr)] as one group; returns their records.
 
   Inputs are padded to size_bucket(largest N), or exactly to it if exact.
@@ -452,7 +399,7 @@ def _train_round(cfg, regime, ratio, shape, members, rule, rnd, prog,
   # this round's padding, so that the bar ends where the plan said.
   cost = _round_unit(cfg, regime, shape) / cfg.train.max_steps
   res = run_group(setup, hps, rule, needed=needed, progress=prog,
-                  step_cost=cost)
+                  step_cost=cost, ckpt=ckpt, ckpt_every=cfg.checkpoint_every)
   return [dict(key=record_key(regime, shape, s, N, lr), memory=cfg.memory,
                regime=regime, ratio=ratio, d=shape.d, m=shape.m, N=N,
                M=M_of(N), params=shape.params, seed=s, lr=lr, round=rnd,
@@ -680,6 +627,7 @@ SEARCH_RULES = {
     "fit.slope_band": Seq(Real(0, 100, lo_open=True), min_len=2, max_len=2,
                           increasing=True),
     "memory_gib": Real(0, 2 ** 20, lo_open=True),
+    "checkpoint_every": Real(0, 86400, note="seconds; 0 = every chunk"),
 }
 
 
@@ -721,7 +669,9 @@ def run(cfg, wd):
                                desc=cfg.name, enabled=wd.is_writer)
   caps = []
   for regime, ratio, shape in grid:
-    caps += search_shape(cfg, regime, ratio, shape, done, wd.append, prog)
+    caps += search_shape(cfg, regime, ratio, shape, done, wd.append, prog,
+                         ckpt_dir=wd.checkpoints)
+    sweep.release_compiled()  # this shape's programs are not needed again
   prog.close()
   claims, fits = summarize(cfg, caps)
   rows = bits.memory_rows(caps, list(done.values()), cfg.n_fixed)

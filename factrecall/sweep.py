@@ -1,8 +1,9 @@
 """Runs groups of equal-shape members as one vmapped, sharded program.
 
-`run_group` trains a list of members that share a `train.Setup` under
-`jax.vmap` in one jitted chunk function, the ensemble axis sharded over every
-device. Between chunks the host loop decides who is finished (target reached,
+`run_group` trains a list of members that share a setup (a jit cache key)
+under `jax.vmap` in one jitted chunk function of a `Program` (the
+transformer's by default; the associative memories bring their own), the
+ensemble axis sharded over every device. Between chunks the host loop decides who is finished (target reached,
 stalled, diverged, budget spent, or no longer needed by the caller), drops
 finished members (ensemble sizes bucketed to limit recompiles), checkpoints
 the group, and drives the progress bar. Every member's numbers are independent
@@ -11,6 +12,7 @@ of the others in its group.
 import copy
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import time
@@ -34,6 +36,32 @@ from factrecall import train
 #     the reported accuracy is the maximum over evaluations.
 PROTOCOLS = ("all_pairs", "paper")
 _PROTOCOL_METRIC = {"all_pairs": "accuracy", "paper": "fixed_accuracy"}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Program:
+  """What the members of a group run, for any model and task.
+
+  init(setup, hp) -> a member's state (a pytree with "params");
+  chunk(setup, state, hp, active) -> (state after setup.chunk steps, or the
+  same state if not active; the evaluation after them, one value per name
+  in `metrics`);
+  accuracy: {protocol: the metric its success is judged on};
+  finite: the metrics (losses) whose NaN or inf means "diverged";
+  idle: optional, what chunk returns for an inactive member without
+  computing it (then padded blocks cost nothing).
+  """
+  init: object
+  chunk: object
+  metrics: tuple
+  accuracy: dict
+  finite: tuple
+  idle: object = None
+
+
+TRANSFORMER = Program(train.init, train.run_chunk, train.METRICS,
+                      _PROTOCOL_METRIC, ("train_loss", "loss"),
+                      idle=train.idle_chunk)
 
 
 @dataclasses.dataclass
@@ -132,13 +160,14 @@ def ensemble_jit(f, n_args, msh, width, donate_argnums=(), idle=None):
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(setup, msh, width):
+def _compiled(setup, msh, width, program=TRANSFORMER):
   """jitted (init, chunk) over the ensemble, sharded over msh's devices."""
   # No buffer donation: the state before a chunk must survive an interrupt
   # so that it can be checkpointed.
-  return (ensemble_jit(functools.partial(train.init, setup), 1, msh, width),
-          ensemble_jit(functools.partial(train.run_chunk, setup), 3, msh,
-                       width, idle=functools.partial(train.idle_chunk, setup)))
+  idle = program.idle and functools.partial(program.idle, setup)
+  return (ensemble_jit(functools.partial(program.init, setup), 1, msh, width),
+          ensemble_jit(functools.partial(program.chunk, setup), 3, msh,
+                       width, idle=idle))
 
 
 def release_compiled():
@@ -194,7 +223,11 @@ class Group:
   rule's first protocol); outcome[i][p]: each protocol's own decision
   {"status", "steps", "accuracy"} (None until decided)."""
 
-  def __init__(self, n, protocols=("all_pairs",), chunk=128):
+  def __init__(self, n, protocols=("all_pairs",), chunk=128,
+               program=TRANSFORMER):
+    self.metrics = list(program.metrics)
+    self.accuracy = {p: program.accuracy[p] for p in protocols}
+    self.finite = list(program.finite)
     self.status = [None] * n
     self.curves = [[] for _ in range(n)]
     self.best = [-1.0] * n
@@ -208,10 +241,11 @@ class Group:
     self.since_p = [{p: 0 for p in protocols} for _ in range(n)]
 
 
-def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
-              ckpt_every=30.0, keep_params=False, on_chunk=None,
-              devices=None, width=None):
-  """Trains members hps (list of dicts of scalars) sharing `setup`.
+def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
+              ckpt=None, progress=None, ckpt_every=30.0, keep_params=False,
+              on_chunk=None, devices=None, width=None):
+  """Trains members hps (list of dicts of scalars) sharing `setup`, each
+  running `program`.
 
   Members run in blocks of (devices x width) members, each block one call of
   a single compiled program (one member per device and vmap lane); the live
@@ -227,18 +261,21 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
   Returns a list of dicts with status and
   accuracy (of rule.protocols[0]), best_accuracy, steps, outcomes (per
   protocol: status, steps and reported accuracy when it was decided),
-  curves (per chunk, a dict of train.METRICS lists) and, with keep_params,
-  the final params.
+  curves (per chunk, a dict of the program's metrics' lists) and, with
+  keep_params, the final params.
+  on_chunk(group, live) is called after each chunk's decisions (live: the
+  members that ran it).
   """
   n = len(hps)
   msh = mesh(devices)
   width = width or default_width()
-  blk = _Blocks(setup, hps, msh, width)
+  blk = _Blocks(setup, hps, msh, width, program)
   g, live = None, None
   writer = jax.process_index() == 0
   saved = None
   if ckpt and os.path.exists(ckpt):
-    saved = _load_ckpt(ckpt, n, setup, rule.protocols, blk.member_template())
+    saved = _load_ckpt(ckpt, hps, setup, rule.protocols, program,
+                       blk.member_template())
   if ckpt and agree(saved is not None) != (saved is not None):
     raise RuntimeError(f"{ckpt}: process {jax.process_index()} sees another "
                        "checkpoint than process 0; the workdir must be on a "
@@ -247,7 +284,7 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
     g, live, states = saved
     blk.restore(live, states)
   if g is None:
-    g = Group(n, rule.protocols, setup.chunk)
+    g = Group(n, rule.protocols, setup.chunk, program)
     live = list(range(n))
     blk.start(live)
   last_ckpt = time.time()
@@ -274,14 +311,14 @@ def run_group(setup, hps, rule, *, needed=None, ckpt=None, progress=None,
       # One process's Ctrl-C cannot gather the others' shards: with several
       # processes the last periodic checkpoint is what resumes.
       if ckpt and jax.process_count() == 1:
-        _save_ckpt(ckpt, n, setup, snapshot[0], snapshot[1],
+        _save_ckpt(ckpt, hps, setup, snapshot[0], snapshot[1],
                    blk.host_states(*snapshot[2:]))
         INTERRUPT_SAVED.append(ckpt)
       raise
     if ckpt and live and agree(time.time() - last_ckpt > ckpt_every):
       states = blk.host_states()  # a collective: every process takes part
       if writer:
-        _save_ckpt(ckpt, n, setup, g, live, states)
+        _save_ckpt(ckpt, hps, setup, g, live, states)
       last_ckpt = time.time()
   if ckpt and writer and os.path.exists(ckpt):
     os.remove(ckpt)
@@ -292,11 +329,11 @@ class _Blocks:
   """The live members' states, packed in blocks of `size` members; block b
   holds members ids[b] (padded with a copy of its first member, inactive)."""
 
-  def __init__(self, setup, hps, msh, width):
+  def __init__(self, setup, hps, msh, width, program=TRANSFORMER):
     self.hps = hps
     self.size = msh.devices.size * width
     self.shard = NamedSharding(msh, P("ens"))
-    self.init_fn, self.chunk_fn = _compiled(setup, msh, width)
+    self.init_fn, self.chunk_fn = _compiled(setup, msh, width, program)
     self.ids, self.states = [], []
 
   def _pack(self, live):
@@ -356,7 +393,7 @@ class _Blocks:
 
 
 def record_chunk(g, live, rows, rule, needed=None):
-  """The host's bookkeeping after a chunk: rows[j] (train.METRICS) is the
+  """The host's bookkeeping after a chunk: rows[j] (g.metrics) is the
   evaluation of member live[j]; judges every protocol, then skips the
   members `needed` no longer wants. (Replaying recorded curves through
   this gives the decisions a run would have made.)"""
@@ -400,12 +437,13 @@ def gives_up(best, best_loss, chunk, rule):
 
 def _judge(g, i, row, rule):
   """Decides member i's undecided protocols after an evaluation (row of
-  train.METRICS); the member is finished once every protocol is decided."""
-  finite = bool(np.all(np.isfinite(row[:2])))
+  g.metrics); the member is finished once every protocol is decided."""
+  finite = bool(np.all(np.isfinite([row[g.metrics.index(k)]
+                                    for k in g.finite])))
   for p in rule.protocols:
     if g.outcome[i][p] is not None:
       continue
-    acc = float(row[train.METRICS.index(_PROTOCOL_METRIC[p])])
+    acc = float(row[g.metrics.index(g.accuracy[p])])
     if acc > g.best_p[i][p] + rule.min_delta:
       g.best_p[i][p], g.since_p[i][p] = acc, 0
     else:
@@ -426,7 +464,7 @@ def _judge(g, i, row, rule):
     if status:
       g.outcome[i][p] = dict(status=status, steps=g.steps[i],
                              accuracy=_reported(g, i, p))
-  acc0 = float(row[train.METRICS.index(_PROTOCOL_METRIC[rule.protocols[0]])])
+  acc0 = float(row[g.metrics.index(g.accuracy[rule.protocols[0]])])
   g.best[i] = max(g.best[i], acc0)
   if all(o is not None for o in g.outcome[i].values()):
     g.status[i] = g.outcome[i][rule.protocols[0]]["status"]
@@ -435,8 +473,8 @@ def _judge(g, i, row, rule):
 def _best_curves(g, i, p):
   """Member i's best accuracy under protocol p and lowest evaluation loss
   after each evaluation so far."""
-  acc = train.METRICS.index(_PROTOCOL_METRIC[p])
-  loss = train.METRICS.index("loss")
+  acc = g.metrics.index(g.accuracy[p])
+  loss = g.metrics.index("loss")
   rows = np.array(g.curves[i])
   return (np.maximum.accumulate(rows[:, acc]).tolist(),
           np.minimum.accumulate(rows[:, loss]).tolist())
@@ -445,7 +483,7 @@ def _best_curves(g, i, p):
 def _reported(g, i, p):
   """A protocol's reported accuracy: the last evaluation's all-pairs
   accuracy, or the maximum fixed-set accuracy so far (the original's)."""
-  col = train.METRICS.index(_PROTOCOL_METRIC[p])
+  col = g.metrics.index(g.accuracy[p])
   if p == "paper":
     return float(max(r[col] for r in g.curves[i]))
   return float(g.curves[i][-1][col])
@@ -464,7 +502,7 @@ def _decide_rest(g, i, status):
 def _results(g, n):
   out = []
   for i in range(n):
-    c = np.array(g.curves[i]) if g.curves[i] else np.zeros((0, len(train.METRICS)))
+    c = np.array(g.curves[i]) if g.curves[i] else np.zeros((0, len(g.metrics)))
     first = g.outcome[i][g.protocols[0]]
     out.append(dict(
         status=g.status[i],
@@ -472,7 +510,7 @@ def _results(g, n):
         best_accuracy=float(g.best[i]),
         steps=int(g.steps[i]),
         outcomes={p: dict(o) for p, o in g.outcome[i].items()},
-        curves={k: c[:, j].tolist() for j, k in enumerate(train.METRICS)},
+        curves={k: c[:, j].tolist() for j, k in enumerate(g.metrics)},
         params=g.params[i]))
   return out
 
@@ -480,19 +518,32 @@ def _results(g, n):
 # In-flight checkpoints: one .npz holding the group's bookkeeping as JSON
 # ("meta") and every array of the live members' states (and of the params
 # kept for finished members) by name. No pickles: after a code change a
-# checkpoint either matches the new code's state structure exactly (leaf
-# count, shapes, dtypes) or is ignored and the group starts afresh.
-_CKPT_FORMAT = 1
+# checkpoint either matches the new code's group (format, setup, a digest of
+# the members' hyperparameters, protocols and metrics) and state structure
+# exactly (leaf count, shapes, dtypes), or it is ignored and the group
+# starts afresh.
+_CKPT_FORMAT = 2
 # Checkpoints written because of an interrupt (what the CLI tells the user).
 INTERRUPT_SAVED = []
 
 
-def _save_ckpt(path, n, setup, g, live, states):
+def _hps_digest(hps):
+  """sha256 of the members' hyperparameters (names, dtypes and values)."""
+  h = hashlib.sha256()
+  for hp in hps:
+    for k in sorted(hp):
+      a = np.asarray(hp[k])
+      h.update(f"{k}:{a.dtype.str}:{a.shape}".encode())
+      h.update(a.tobytes())
+  return h.hexdigest()
+
+
+def _save_ckpt(path, hps, setup, g, live, states):
   """states: {member: host state} of the live members."""
   book = {k: v for k, v in vars(g).items() if k != "params"}
   kept = [i for i, p in enumerate(g.params) if p is not None]
-  meta = dict(format=_CKPT_FORMAT, n=n, setup=repr(setup), live=list(live),
-              group=book, kept=kept)
+  meta = dict(format=_CKPT_FORMAT, n=len(hps), hps=_hps_digest(hps),
+              setup=repr(setup), live=list(live), group=book, kept=kept)
   arrays = {}
   for tag, trees in (("s", states), ("p", {i: g.params[i] for i in kept})):
     for i, tree in trees.items():
@@ -507,21 +558,23 @@ def _save_ckpt(path, n, setup, g, live, states):
   os.replace(tmp, path)
 
 
-def _load_ckpt(path, n, setup, protocols, template):
+def _load_ckpt(path, hps, setup, protocols, program, template):
   """(group, live, {member: host state}) from a checkpoint of this group
-  (same member count, setup and protocols) whose arrays match `template`
+  (same members, setup, protocols and metrics) whose arrays match `template`
   (the state structure: (treedef, [(shape, dtype)]) of the state and of its
   params); None for anything else (another group, an older format or code,
   a truncated file)."""
   try:
     with np.load(path, allow_pickle=False) as z:
       meta = json.loads(bytes(z["meta"]).decode())
+      n = len(hps)
+      g = Group(n, protocols, setup.chunk, program)
       if (meta.get("format") != _CKPT_FORMAT or meta["n"] != n or
-          meta["setup"] != repr(setup) or
+          meta["hps"] != _hps_digest(hps) or meta["setup"] != repr(setup) or
+          set(meta["group"]) != set(vars(g)) - {"params"} or any(
+              meta["group"][k] != getattr(g, k)
+              for k in ("metrics", "accuracy", "finite")) or
           tuple(meta["group"]["protocols"]) != tuple(protocols)):
-        return None
-      g = Group(n, protocols)
-      if set(meta["group"]) != set(vars(g)) - {"params"}:
         return None
       for k, v in meta["group"].items():
         setattr(g, k, v)

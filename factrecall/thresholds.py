@@ -20,6 +20,7 @@ shared by all its loads, so its outcomes are not independent).
 """
 import functools
 import math
+import os
 
 import jax
 import numpy as np
@@ -30,6 +31,7 @@ from factrecall import models
 from factrecall import output
 from factrecall import rng
 from factrecall import stats
+from factrecall import sweep
 from factrecall.checks import Int, OneOf, Real, Seq
 
 # ---------------------------------------------------------------- memories
@@ -255,11 +257,12 @@ def run_correlation(cfg, done, append):
   return out
 
 
-def run_trained(cfg, done, append):
+def run_trained(cfg, done, append, ckpt_dir=None):
   """Every (d, n, seed) of the trained linear memory, through
-  factrecall.memories.run_group (accuracy 1 counts as all-correct)."""
+  factrecall.memories.run_group (accuracy 1 counts as all-correct); each
+  group checkpointed in flight under ckpt_dir (None: not)."""
   t = cfg.trained
-  rule = memories.StopRule(max_steps=t.max_steps, target=1.0, patience=0)
+  rule = sweep.StopRule(max_steps=t.max_steps, target=1.0, patience=0)
   key = lambda d, n, s: f"trained|d{d}|n{n}|s{s}"
   out = []
   for d in t.d_list:
@@ -273,7 +276,9 @@ def run_trained(cfg, done, append):
     for n_in, members in sorted(by_bucket.items()):
       setup = memories.Setup(shape, n_in=n_in, n_out=n_in, chunk=t.chunk)
       hps = [memories.member_hp(n, n, t.lr, s) for n, s in members]
-      res = memories.run_group(setup, hps, rule)
+      ckpt = ckpt_dir and os.path.join(ckpt_dir, f"inflight_d{d}_n{n_in}.npz")
+      res = memories.run_group(setup, hps, rule, ckpt=ckpt,
+                               ckpt_every=cfg.checkpoint_every)
       recs = [dict(key=key(d, n, s), memory="trained", d=d, n=n, seed=s,
                    load=n * math.log(n) / d ** 2, alpha=n / d ** 2, lr=t.lr,
                    all_top1=r["status"] == "success",
@@ -554,6 +559,7 @@ RULES = {
                          increasing=True),
     "fit.band_factor": Real(1, 100),
     "memory_gib": Real(0, 2 ** 20, lo_open=True),
+    "checkpoint_every": Real(0, 86400, note="seconds; 0 = every chunk"),
 }
 
 
@@ -581,7 +587,7 @@ def run(cfg, wd):
   done = {r["key"]: r for r in wd.records() if "key" in r}
   corr = run_correlation(cfg, done, wd.append) \
       if "correlation" in cfg.memories else []
-  trained = run_trained(cfg, done, wd.append) \
+  trained = run_trained(cfg, done, wd.append, wd.checkpoints) \
       if "trained" in cfg.memories else []
   claims, fits = summarize(cfg, corr, trained)
   if wd.is_writer:

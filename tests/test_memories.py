@@ -71,7 +71,7 @@ def _cfg(memory="linear"):
                   n_candidates=2, resolution=0.3, max_rounds=2, n_max=1000,
                   prune=False, mode="bracket", hi_per_param=0.5),
       fit=dict(n_boot=50, slope_band=(0.85, 1.15), guide_factor=1.25),
-      memory_gib=16.0))
+      memory_gib=16.0, checkpoint_every=30.0))
   return c
 
 

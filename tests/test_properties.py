@@ -76,9 +76,11 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
   g.params[1] = blk.host_states()[1]["params"]
   states = blk.host_states()
   path = str(tmp_path / "inflight.npz")
-  sweep._save_ckpt(path, 2, setup, g, [0, 1], states)  # pylint: disable=protected-access
+  sweep._save_ckpt(path, hps, setup, g, [0, 1], states)  # pylint: disable=protected-access
   tmpl = blk.member_template()
-  got = sweep._load_ckpt(path, 2, setup, rule.protocols, tmpl)  # pylint: disable=protected-access
+  load = lambda hps=hps, protocols=rule.protocols, program=sweep.TRANSFORMER, tmpl=tmpl: (
+      sweep._load_ckpt(path, hps, setup, protocols, program, tmpl))  # pylint: disable=protected-access
+  got = load()
   assert got is not None
   g2, live, st2 = got
   assert live == [0, 1] and vars(g2).keys() == vars(g).keys()
@@ -94,15 +96,21 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
   # Another model's state structure (code changed): ignored.
   other = sweep._Blocks(train.Setup(models.TransformerShape(d=8, H=2, d_h=4, m=16),  # pylint: disable=protected-access
                                     setup.task, batch=64, chunk=16), hps, msh, 1)
-  assert sweep._load_ckpt(path, 2, setup, rule.protocols,  # pylint: disable=protected-access
-                          other.member_template()) is None
-  # Another member count or protocol list: ignored.
-  assert sweep._load_ckpt(path, 3, setup, rule.protocols, tmpl) is None  # pylint: disable=protected-access
-  assert sweep._load_ckpt(path, 2, setup, ("paper",), tmpl) is None  # pylint: disable=protected-access
+  assert load(tmpl=other.member_template()) is None
+  # Another member count, other hyperparameters (same count), another
+  # protocol list or another program's metrics: ignored.
+  assert load(hps=hps + hps[:1]) is None
+  assert load(hps=[hps[0], dict(hps[1], lr=np.float32(3e-2))]) is None
+  assert load(hps=hps[::-1]) is None
+  assert load(protocols=("paper",)) is None
+  renamed = sweep.Program(train.init, train.run_chunk, train.METRICS,
+                          dict(all_pairs="fixed_accuracy", paper="accuracy"),
+                          ("train_loss", "loss"))
+  assert load(program=renamed) is None
   # A truncated file and a pickle: ignored.
   data = open(path, "rb").read()
   open(path, "wb").write(data[:len(data) // 2])
-  assert sweep._load_ckpt(path, 2, setup, rule.protocols, tmpl) is None  # pylint: disable=protected-access
+  assert load() is None
   import pickle  # pylint: disable=g-import-not-at-top
   pickle.dump(dict(n=2), open(path, "wb"))
-  assert sweep._load_ckpt(path, 2, setup, rule.protocols, tmpl) is None  # pylint: disable=protected-access
+  assert load() is None
