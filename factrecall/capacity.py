@@ -17,443 +17,13 @@ from factrecall import checks
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
+from factrecall import search as search_lib
 from factrecall import stats
 from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
 from factrecall.output import UserError
 
-
-# ---------------------------------------------------------------- search
-
-
-def geometric_points(lo, hi, n):
-  """Up to n distinct integers strictly between lo and hi, geometrically spaced."""
-  if hi - lo <= 1:
-    return []
-  pts = np.exp(np.linspace(math.log(max(lo, 0.5)), math.log(hi), n + 2))[1:-1]
-  out = sorted({int(round(p)) for p in pts} - {lo, hi})
-  out = [p for p in out if lo < p < hi]
-  if not out:
-    out = [(lo + hi) // 2]
-  return out
-
-
-def arithmetic_points(lo, hi, n):
-  """Up to n distinct integers strictly between lo and hi, evenly spaced;
-  n = 1 is bisection's midpoint (lo + hi) // 2."""
-  if hi - lo <= 1:
-    return []
-  return sorted({lo + (hi - lo) * j // (n + 1) for j in range(1, n + 1)} -
-                {lo, hi})
-
-
-class Bracket:
-  """The search state of one (shape, seed): success/failure per k.
-
-  spacing: how candidates split a known bracket ("geometric", or
-  "arithmetic": with one candidate, the original code's bisection).
-  ends: how [k_lo, k_hi] is used.
-    "test": the first round tests points around it; when every candidate
-      succeeds or fails, the bracket jumps by up to 4x.
-    "assume": k_lo counts as stored and k_hi as not, untested (the original
-      code's bisection between min_size and max_size).
-    "soft": bisection as if k_lo - 1 were stored and k_hi + 1 not; when the
-      answer lands on one of these untested ends, that end moves out by 2x
-      and the bisection goes on (a good guess costs no extra round).
-  """
-
-  def __init__(self, k_lo, k_hi, n_candidates, resolution, k_min=1, k_max=None,
-               spacing="geometric", ends="test"):
-    if ends not in ("test", "assume", "soft"):
-      raise ValueError(f"ends must be test, assume or soft, got {ends!r}")
-    self.results = {}  # k -> bool (any learning rate succeeded)
-    self.n = n_candidates
-    self.res = resolution
-    self.k_min = k_min
-    self.k_max = k_max or 10 ** 9
-    self.spacing = spacing
-    self.ends = ends
-    self.k_lo, self.k_hi = k_lo, k_hi
-    if ends == "assume":
-      self.first = self._inside(k_lo, k_hi)
-    elif ends == "soft":
-      self.first = self._inside(*self._soft())
-    else:
-      self.first = geometric_points(k_lo - 1, k_hi + 1, n_candidates)
-      self.first = sorted(set(min(max(k, k_min), self.k_max)
-                              for k in self.first))
-
-  def _inside(self, lo, hi):
-    if self.spacing == "arithmetic":
-      return arithmetic_points(lo, hi, self.n)
-    return geometric_points(lo, hi, self.n)
-
-  def _tested(self):
-    ok = [k for k, v in self.results.items() if v]
-    lo = max(ok) if ok else None
-    bad = [k for k, v in self.results.items() if not v and k > (lo or 0)]
-    return lo, (min(bad) if bad else None)
-
-  def _soft(self):
-    """(lo, hi) for the soft ends: the tested bracket, with an untested
-    end standing in where nothing was found yet, moved out while the
-    results pin the answer on it."""
-    lo_s = max(self.k_min - 1, self.k_lo - 1)
-    hi_s = min(self.k_max + 1, self.k_hi + 1)
-    lo_t, hi_t = self._tested()
-    while True:
-      lo = lo_t if lo_t is not None else lo_s
-      hi = hi_t if hi_t is not None else hi_s
-      if not self.resolved(lo, hi):
-        return lo, hi
-      if lo_t is None and lo == lo_s and lo_s > self.k_min - 1:
-        lo_s = max(self.k_min - 1, lo_s // 2)
-      elif hi_t is None and hi == hi_s and hi_s <= self.k_max:
-        hi_s = min(self.k_max + 1, hi_s * 2)
-      else:
-        return lo, hi
-
-  @property
-  def lo(self):
-    lo, _ = self._tested()
-    if self.ends == "assume":
-      return max(lo or 0, self.k_lo)
-    return lo
-
-  @property
-  def hi(self):
-    lo, hi = self._tested()
-    if self.ends == "assume":
-      lo = max(lo or 0, self.k_lo)
-      bad = [k for k, v in self.results.items() if not v and k > lo]
-      return min(bad + [self.k_hi])
-    return hi
-
-  def resolved(self, lo, hi):
-    return hi - lo <= 1 or hi <= lo * (1 + self.res)
-
-  def interval(self):
-    """(lo, hi) between which the next rounds' candidates lie: the tested
-    bracket, with an untested end standing in where nothing was found yet
-    (None when a "test" bracket has nothing on one side yet)."""
-    if self.ends == "soft":
-      return self._soft()
-    if not self.results and self.ends == "test":
-      return (self.k_lo - 1, self.k_hi + 1)
-    lo, hi = self.lo, self.hi
-    if lo is None or hi is None:
-      return None
-    return lo, hi
-
-  def planned(self):
-    """How many candidates the rounds still to come test at most, if the
-    answer lies inside interval(): each round's candidates split the
-    bracket, and the count follows the largest part (the worst case) until
-    it is resolved. An answer beyond an untested end adds rounds (the end
-    moves out) and raises the plan then."""
-    iv = self.interval()
-    if iv is None:
-      return len(self.next_candidates())
-    memo = {}
-
-    def worst(lo, hi):
-      if (lo, hi) not in memo:
-        pts = [] if self.resolved(lo, hi) else [
-            k for k in self._inside(lo, hi) if lo < k < hi]
-        edges = [lo] + pts + [hi]
-        memo[(lo, hi)] = len(pts) + max(
-            [worst(a, b) for a, b in zip(edges, edges[1:])] if pts else [0])
-      return memo[(lo, hi)]
-    if not self.results and self.ends == "test":
-      pts = self.first
-      edges = [iv[0]] + pts + [iv[1]]
-      return len(pts) + max(worst(a, b) for a, b in zip(edges, edges[1:]))
-    return worst(*iv)
-
-  def next_candidates(self):
-    """The k's of the next round, or [] when the bracket is resolved."""
-    if self.ends == "soft":
-      lo, hi = self._soft()
-      if self.resolved(lo, hi):
-        return []
-      return [k for k in self._inside(lo, hi) if k not in self.results]
-    if not self.results:
-      return self.first
-    lo, hi = self.lo, self.hi
-    if lo is None:  # everything failed: go down
-      low = min(self.results)
-      if low <= self.k_min:
-        return []
-      return geometric_points(max(self.k_min, low // 4) - 1, low, self.n)
-    if hi is None:  # everything succeeded: go up
-      if lo >= self.k_max:
-        return []
-      return [k for k in geometric_points(lo, min(lo * 4, self.k_max) + 1, self.n)
-              if k not in self.results]
-    if self.resolved(lo, hi):
-      return []
-    return [k for k in self._inside(lo, hi) if k not in self.results]
-
-
-FAILED = ("failed", "stalled", "diverged")
-
-
-def seed_outcome(statuses):
-  """Success of one (k, seed) from its learning rates' statuses under one
-  protocol: True if any succeeded, False if every one failed, None if it is
-  undecided (a learning rate was skipped before any succeeded)."""
-  if "success" in statuses:
-    return True
-  if statuses and all(s in FAILED for s in statuses):
-    return False
-  return None
-
-
-class ShapeSearch:
-  """The capacity search of one model shape, round by round.
-
-  Per protocol: a bracket on k refined with the first seed (the original
-  code's one-seed rule; every learning rate tried at each k, success if any
-  succeeds). Then, with more seeds, for the first protocol only (the
-  headline's), the seed band at its bracket's ends (see _band_todo); the
-  other protocols keep their one-seed brackets, so they compare with the
-  first one on the same seed. Its state is a pure function of the records
-  fed to `add`, so a resumed run replays it.
-  """
-
-  def __init__(self, brackets, seeds, lrs, k_max, band_step=0.05,
-               prune=True):
-    self.brackets = brackets  # protocol -> Bracket (first seed)
-    self.protocols = tuple(brackets)
-    self.seeds = list(seeds)
-    self.lrs = list(lrs)
-    self.k_max = k_max
-    self.band_step = band_step
-    self.prune = prune
-    self.outcome = {}  # (k, seed) -> {protocol: True | False | None}
-    self.wanted = {}   # protocol -> (k, seed) pairs asked for by the round
-    self.phase = {}    # protocol -> "bracket" | "band" in the current round
-
-  def add(self, records):
-    """Feeds the records of a round (every learning rate of each (k, seed))."""
-    by = {}
-    for r in records:
-      by.setdefault((r["k"], r["seed"]), []).append(r)
-    for (k, seed), recs in by.items():
-      out = {p: seed_outcome([r["outcomes"][p]["status"] for r in recs])
-             for p in self.protocols}
-      self.outcome[(k, seed)] = out
-      if seed == self.seeds[0]:
-        for p, v in out.items():
-          if v is not None:
-            self.brackets[p].results[k] = v
-
-  def _implied(self, p, k, seed):
-    """The outcome of (k, seed) under p: measured, or implied as the bracket
-    implies it, taking success to fall with k for each seed: stored if the
-    seed stored a larger k (for the first seed: if k <= its bracket's lo),
-    not stored if it failed a smaller one (the first seed: k >= its hi)."""
-    o = self.outcome.get((k, seed), {}).get(p)
-    if o is not None:
-      return o
-    if seed == self.seeds[0]:
-      br = self.brackets[p]
-      if br.lo is not None and k <= br.lo:
-        return True
-      if br.hi is not None and k >= br.hi:
-        return False
-    mine = [(kk, out.get(p)) for (kk, s), out in self.outcome.items()
-            if s == seed and out.get(p) is not None]
-    if any(v and kk >= k for kk, v in mine):
-      return True
-    if any(not v and kk <= k for kk, v in mine):
-      return False
-    return None
-
-  def _step(self, k):
-    return max(1, int(k * self.band_step))
-
-  def _band_todo(self, p):
-    """(k, seed) pairs the band of protocol p still needs, or set(): every
-    seed at the bracket's two ends, then further down while fewer than half
-    the seeds store every fact, and further up while at least half do, so
-    that the k where the chance of storing them crosses 1/2 is measured."""
-    br = self.brackets[p]
-    if (len(self.seeds) < 2 or p != self.protocols[0] or br.lo is None or
-        br.hi is None):
-      return set()
-    todo = set()
-    half = lambda outs: 2 * sum(outs) >= len(outs)
-    for start, go_on, move in ((br.lo, lambda v: not half(v), -1),
-                               (br.hi, half, 1)):
-      k = start
-      while 1 <= k <= self.k_max:
-        outs = [self._implied(p, k, s) for s in self.seeds]
-        missing = [s for s, o in zip(self.seeds, outs) if o is None]
-        if missing:
-          todo |= {(k, s) for s in missing}
-          break
-        if not go_on(outs):
-          break
-        k += move * self._step(k)
-    return todo
-
-  def next_round(self):
-    """[(k, seed)] of the next round (each with every learning rate), []
-    when every protocol's search is done."""
-    self.wanted = {}
-    for p in self.protocols:
-      cands = self.brackets[p].next_candidates()
-      if cands:
-        self.phase[p] = "bracket"
-        self.wanted[p] = {(k, self.seeds[0]) for k in cands}
-      else:
-        self.phase[p] = "band"
-        self.wanted[p] = self._band_todo(p)
-    todo = set().union(*self.wanted.values()) - set(self.outcome)
-    return sorted(todo, key=lambda ks: (ks[1], ks[0]))
-
-  def planned_pairs(self):
-    """At most how many (k, seed) pairs the rounds from the next one on
-    train (each with every learning rate), on the search's expected
-    course: the answer inside each bracket's interval (Bracket.planned),
-    protocols whose brackets agree sharing their candidates, and the band
-    measuring the other seeds at the first protocol's two ends (what it
-    still misses there, once it started). The plan rises only when
-    the course departs from this (an end moves out, the protocols' brackets
-    part, the band goes past an end)."""
-    by_interval = {}
-    for p in self.protocols:
-      br = self.brackets[p]
-      key = br.interval() if br.next_candidates() else ("done", p)
-      by_interval.setdefault(key, br.planned())
-    n = sum(by_interval.values())
-    p0 = self.protocols[0]
-    if len(self.seeds) > 1:
-      if self.brackets[p0].next_candidates():
-        n += 2 * (len(self.seeds) - 1)
-      else:
-        n += len(self._band_todo(p0) - set(self.outcome))
-    return n
-
-  def needed(self, members):
-    """needed(group) for sweep.run_group over members [(k, seed, lr)]: a
-    member is trained while some protocol still needs its outcome: the
-    protocol asked for its (k, seed), no other learning rate there has
-    succeeded under it (the original code stops at the first learning rate
-    that succeeds), and, in a bracket round, k is still strictly inside the
-    bracket given this round's outcomes (success falls with k)."""
-    protocols, wanted, prune = self.protocols, dict(self.wanted), self.prune
-    brackets, phase = self.brackets, dict(self.phase)
-    first = self.seeds[0]
-
-    def fn(g):
-      keep = []
-      for p in protocols:
-        ok, bad = {}, {}
-        for i, (k, seed, _) in enumerate(members):
-          o = g.outcome[i][p]
-          if o is not None:
-            key = (k, seed)
-            ok[key] = ok.get(key, False) or o["status"] == "success"
-            bad[key] = bad.get(key, True) and o["status"] in FAILED
-          else:
-            bad[(k, seed)] = False
-        stored = [k for (k, s), v in ok.items() if v and s == first]
-        lo = max(stored + [brackets[p].lo or 0])
-        failed = [k for (k, s), v in bad.items() if v and s == first and k > lo]
-        hi = min(failed + [brackets[p].hi or float("inf")])
-        for i, (k, seed, _) in enumerate(members):
-          if g.outcome[i][p] is not None or (k, seed) not in wanted[p]:
-            continue
-          if prune and ok.get((k, seed)):
-            continue
-          if (prune and seed == first and phase[p] == "bracket" and
-              not lo < k < hi):
-            continue
-          keep.append(i)
-      return sorted(set(keep))
-    return fn
-
-  def capacity(self, p):
-    """Per protocol: the one-seed bracket, the seed table and the stored k.
-
-    k: the largest k at which at least half the seeds store every fact
-    (with one seed: the bracket's lo); band: the largest measured k below
-    it where every seed stores and the smallest above where none does
-    (None where the band search did not need to go that far); span: the
-    smallest and largest k the seeds were measured at (one seed: the
-    bracket)."""
-    br = self.brackets[p]
-    table = {}
-    if p == self.protocols[0] and len(self.seeds) > 1:
-      for (k, seed) in self.outcome:
-        outs = [self._implied(p, k, s) for s in self.seeds]
-        if all(o is not None for o in outs):
-          table[k] = outs
-    if table:
-      k, band = band_capacity(table)
-      span = [min(table), max(table)]
-    else:  # one seed: the bracket
-      k, band = br.lo, [br.lo, br.hi]
-      span = band
-    return dict(k=k, k_ok=br.lo, k_fail=br.hi, band=band, span=span,
-                seed_table={str(kk): [bool(v) for v in vv]
-                            for kk, vv in sorted(table.items())})
-
-
-def replay(search, rule, curves, chunk, max_rounds, block=2):
-  """Runs `search` (a fresh ShapeSearch) on recorded evaluations instead of
-  training: curves[(k, seed, lr)] = the member's evaluation rows
-  (train.METRICS), recorded with no early stop. Every decision is made by
-  the same code as in a run (sweep.record_chunk, search.needed), so this
-  shows what a stop rule would have returned. Returns ({(k, seed, lr):
-  record} of the members the search trained, the number of block calls a
-  run with `block` members per call would make: its wall time in chunks)."""
-  trained, calls = {}, 0
-  for _ in range(max_rounds):
-    pairs = search.next_round()
-    if not pairs:
-      break
-    recs, n = replay_round(search, rule, curves, chunk, pairs, block)
-    trained.update(((r["k"], r["seed"], r["lr"]), r) for r in recs)
-    calls += n
-  return trained, calls
-
-
-def replay_round(search, rule, curves, chunk, pairs, block=2):
-  """One round of `replay`: the round's pairs (search.next_round()) on the
-  recorded curves, fed to the search. Returns (its records, block calls)."""
-  members = [(k, s, lr) for k, s in pairs for lr in search.lrs]
-  g = sweep.Group(len(members), rule.protocols, chunk)
-  needed, live, calls = search.needed(members), list(range(len(members))), 0
-  while live:
-    rows = [curves[members[i]][len(g.curves[i])] for i in live]
-    sweep.record_chunk(g, live, rows, rule, needed)
-    calls += -(-len(live) // block)
-    live = [i for i in live if not g.status[i]]
-  recs = [dict(k=k, seed=s, lr=lr, steps=g.steps[i], status=g.status[i],
-               outcomes=g.outcome[i]) for i, (k, s, lr) in enumerate(members)]
-  search.add(recs)
-  return recs, calls
-
-
-def band_capacity(table):
-  """(k, [band_lo, band_hi]) from {k: [success per seed]}: k is the largest
-  k with a success fraction >= 1/2 (None if none); band_lo the largest k <=
-  it where every seed succeeds, band_hi the smallest k above it where none
-  does (None if not measured)."""
-  if not table:
-    return None, [None, None]
-  frac = {k: float(np.mean(v)) for k, v in table.items()}
-  half = [k for k, f in frac.items() if f >= 0.5]
-  if not half:
-    return None, [None, min(frac)]
-  k = max(half)
-  full = [kk for kk, f in frac.items() if f == 1.0 and kk <= k]
-  none = [kk for kk, f in frac.items() if f == 0.0 and kk > k]
-  return k, [max(full) if full else None, min(none) if none else None]
 
 
 # ---------------------------------------------------------------- experiment
@@ -603,7 +173,7 @@ def first_brackets(cfg, shape, info, carried):
     prev = carried.get((p, curve_of(info)))
     if se.start == "paper":
       lo = prev[0] if prev else se.k_min
-      out[p] = Bracket(lo, max(lo + 1, se.k_max), se.n_candidates,
+      out[p] = search_lib.Bracket(lo, max(lo + 1, se.k_max), se.n_candidates,
                        se.resolution, k_min=1, k_max=se.k_max,
                        spacing="arithmetic", ends="assume")
     else:
@@ -618,7 +188,7 @@ def first_brackets(cfg, shape, info, carried):
         k_hi = _k_for_facts(hi_c * P, cfg.task.scaling)
       k_hi = min(max(k_hi, k_lo + 1), se.k_max)
       k_lo = max(1, min(k_lo, k_hi - 1))
-      out[p] = Bracket(k_lo, k_hi, se.n_candidates, se.resolution, k_min=1,
+      out[p] = search_lib.Bracket(k_lo, k_hi, se.n_candidates, se.resolution, k_min=1,
                        k_max=se.k_max, spacing="arithmetic", ends="soft")
   return out
 
@@ -641,44 +211,37 @@ def run(cfg, wd):
   rule = stop_rule(cfg)
   seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
   lrs = list(cfg.train.lrs)
-  budget = cfg.train.max_steps
-  plan = WorkPlan(budget, [len(lrs) * _fresh_pairs(cfg, shape, info, seeds)
-                           for shape, info in shapes])
+  plan = search_lib.WorkPlan(
+      cfg.train.max_steps,
+      [len(lrs) * _fresh_pairs(cfg, shape, info, seeds) for shape, info in shapes])
   prog = progress_lib.Progress(plan.remaining(), desc=f"{cfg.name}",
                                enabled=wd.is_writer)
   capacities, carried = [], {}
   for shape, info in shapes:
-    search = ShapeSearch(first_brackets(cfg, shape, info, carried), seeds,
-                         lrs, cfg.search.k_max, cfg.search.band_step,
-                         cfg.search.prune)
-    plan.start_shape(len(lrs) * search.planned_pairs())
-    prog.set_total(prog.done + plan.remaining())
-    rnd, last_shape = 0, None
-    while rnd < cfg.search.max_rounds:
-      pairs = search.next_round()
-      if not pairs:
-        break
+    search = search_lib.ShapeSearch(
+        first_brackets(cfg, shape, info, carried), seeds, lrs,
+        cfg.search.k_max, cfg.search.band_step, cfg.search.prune)
+    last_shape = None
+
+    def run_round(rnd, pairs, shape=shape, info=info, search=search):
+      nonlocal last_shape
       members = [(k, s, lr) for k, s in pairs for lr in lrs]
       keys = [_key(shape, s, k, lr) for k, s, lr in members]
       hps = [member_hp(cfg, k, lr, s) for k, s, lr in members]
       ts = _padded_shape(cfg, hps, last_shape)
       last_shape = ts
-      plan.start_round(len(members))
       if all(v in done for v in keys):
         recs = [done[v] for v in keys]
         prog.skip(sum(r["steps"] for r in recs),
                   note=f"{shape.name()} (resumed)")
-      else:
-        recs = _run_round(cfg, wd, shape, info, members, hps, keys, rule,
-                          search.needed(members), ts, prog, rnd, plan)
-        done.update((r["key"], r) for r in recs)
-      search.add(recs)
-      rnd += 1
-      plan.end_round(len(lrs) * search.planned_pairs()
-                     if rnd < cfg.search.max_rounds else 0)
-      prog.set_total(prog.done + plan.remaining())
-    plan.end_shape()
-    prog.set_total(prog.done + plan.remaining())
+        return recs
+      recs = _run_round(cfg, wd, shape, info, members, hps, keys, rule,
+                        search.needed(members), ts, prog, rnd, plan)
+      done.update((r["key"], r) for r in recs)
+      return recs
+
+    rnd = search_lib.drive(search, cfg.search.max_rounds, run_round, plan,
+                           prog)
     sweep.release_compiled()
     entry = dict(shape=shape.name(), d=shape.d, d_h=shape.d_h, m=shape.m,
                  params=models.param_count(shape), rounds=rnd,
@@ -746,55 +309,10 @@ def _fresh_pairs(cfg, shape, info, seeds):
                      for p, k in zip(protocols(cfg), combo)}
                     for combo in itertools.product(ks, repeat=len(
                         protocols(cfg)))]
-  return max(ShapeSearch(first_brackets(cfg, shape, info, carried), seeds,
-                         cfg.train.lrs, cfg.search.k_max, cfg.search.band_step,
-                         cfg.search.prune).planned_pairs()
+  return max(search_lib.ShapeSearch(
+      first_brackets(cfg, shape, info, carried), seeds, cfg.train.lrs,
+      cfg.search.k_max, cfg.search.band_step, cfg.search.prune).planned_pairs()
              for carried in options)
-
-
-class WorkPlan:
-  """The member-steps a capacity run still plans to train: an upper bound
-  on its expected course, revised as it goes, so the progress bar's total
-  (done + remaining) falls toward the truth and its ETA moves steadily to
-  the end.
-
-  Each member planned but not started counts its whole budget, a training
-  member its budget left, a finished one nothing; the members of the
-  rounds still to come are ShapeSearch.planned_pairs() times the learning
-  rates, and a shape not started yet counts the plan of its first bracket
-  (`fresh`, members per shape)."""
-
-  def __init__(self, budget, fresh):
-    self.budget = budget
-    self.fresh = list(fresh)  # members planned for each shape not started
-    self.future = 0           # members of the current shape's later rounds
-    self.live_left = 0        # budget left of the current round's members
-
-  def start_shape(self, members):
-    """The current shape starts: its own plan replaces its fresh estimate."""
-    self.fresh.pop(0)
-    self.future = members
-
-  def start_round(self, n):
-    """A round of n members starts (they were planned among `future`)."""
-    self.future = max(0, self.future - n)
-    self.live_left = n * self.budget
-
-  def update_round(self, left):
-    """The current round's members have `left` member-steps of budget left
-    (0 for those finished)."""
-    self.live_left = left
-
-  def end_round(self, members):
-    """A round ended; the shape's search now plans `members` more."""
-    self.live_left = 0
-    self.future = members
-
-  def end_shape(self):
-    self.future = self.live_left = 0
-
-  def remaining(self):
-    return self.budget * (sum(self.fresh) + self.future) + self.live_left
 
 
 def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
@@ -879,7 +397,7 @@ def _resampled_facts(cfg, q, rng):
     return q["facts"]
   n = len(next(iter(table.values())))
   idx = rng.integers(0, n, n)
-  k, _ = band_capacity({k: [v[i] for i in idx] for k, v in table.items()})
+  k, _ = search_lib.band_capacity({k: [v[i] for i in idx] for k, v in table.items()})
   return facts_of(k, cfg.task.scaling, cfg.task.D)
 
 

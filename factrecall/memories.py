@@ -8,7 +8,8 @@ cross-entropy. Its capacity is the largest N reaching accuracy >= target.
 For one model shape, every candidate N of every seed (and learning rate)
 trains in ONE vmapped, sharded program: inputs are padded to the group's
 largest N and outputs to its largest M, with masks. Per seed, a
-`capacity.Bracket` is refined round by round to the config's resolution.
+`search.Bracket` (or the original code's `search.Bisection`) is refined round
+by round to the config's resolution (`search.SeedSearch`, `search.drive`).
 """
 import dataclasses
 import math
@@ -20,12 +21,12 @@ import numpy as np
 import optax
 
 from factrecall import bits
-from factrecall import capacity
 from factrecall import checks
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import rng
+from factrecall import search as search_lib
 from factrecall import stats
 from factrecall import sweep
 from factrecall.checks import Bool, Int, OneOf, Real, Seq
@@ -128,28 +129,19 @@ def member_hp(N, M, lr, seed):
 
 
 def run_group(setup, hps, rule, needed=None, progress=None, step_cost=None,
-              ckpt=None, ckpt_every=30.0):
+              ckpt=None, ckpt_every=30.0, on_chunk=None):
   """Trains members hps together through sweep.run_group (PROGRAM).
 
-  needed(status) -> indices still worth training lets the caller skip the
-  rest; ckpt: the in-flight checkpoint's path (None: none). Returns per
-  member status, accuracy (last evaluation), best_accuracy, loss (last
-  evaluation) and steps. progress is credited step_cost (default: this
-  group's flops) per member-step, a finished member its unused budget too.
+  needed(group) -> indices still worth training lets the caller skip the
+  rest; ckpt: the in-flight checkpoint's path (None: none); progress is
+  credited step_cost (default: this group's flops) per member-step.
+  Returns per member status, accuracy (last evaluation), best_accuracy,
+  loss (last evaluation) and steps.
   """
-  cost = step_cost or step_flops(setup)
-
-  def credit(g, live):
-    if progress is not None:
-      rest = sum(rule.max_steps - g.steps[i] for i in live if g.status[i])
-      done = sum(s is not None for s in g.status)
-      progress.update(cost * (setup.chunk * len(live) + rest),
-                      note=f"{setup.shape.name()}: {done}/{len(hps)} done")
-
   res = sweep.run_group(
-      setup, hps, rule, program=PROGRAM,
-      needed=None if needed is None else (lambda g: needed(g.status)),
-      ckpt=ckpt, ckpt_every=ckpt_every, on_chunk=credit)
+      setup, hps, rule, program=PROGRAM, needed=needed, progress=progress,
+      step_cost=step_cost or step_flops(setup), ckpt=ckpt,
+      ckpt_every=ckpt_every, on_chunk=on_chunk)
   return [dict(status=r["status"], accuracy=r["accuracy"],
                best_accuracy=r["best_accuracy"],
                loss=r["curves"]["loss"][-1] if r["curves"]["loss"]
@@ -200,34 +192,6 @@ def record_key(regime, shape, seed, N, lr):
 
 
 
-class Bisection:
-  """The original code's search, as a bracket with one candidate per round.
-
-  lo starts as stored and hi as not stored, both untested; each round tries
-  N = floor((lo + hi) / 2) and moves lo up (stored) or hi down (not), until
-  hi <= lo * (1 + resolution) or hi - lo <= 1. Same interface as
-  capacity.Bracket (results, lo, hi, next_candidates).
-  """
-
-  def __init__(self, lo, hi, resolution):
-    self.results = {}  # N -> bool (any learning rate succeeded)
-    self.lo0, self.hi0, self.res = int(lo), int(hi), resolution
-
-  @property
-  def lo(self):
-    return max([N for N, ok in self.results.items() if ok] + [self.lo0])
-
-  @property
-  def hi(self):
-    return min([N for N, ok in self.results.items() if not ok] + [self.hi0])
-
-  def next_candidates(self):
-    lo, hi = self.lo, self.hi
-    if hi - lo <= 1 or hi <= lo * (1 + self.res):
-      return []
-    return [(lo + hi) // 2]
-
-
 def search_floor(shape):
   """The smallest N a search tries: d (a memory on d-dim embeddings stores
   d associations: W = U^T E^-T maps every e_x onto its own u_x)."""
@@ -254,105 +218,96 @@ def first_bracket(cfg, regime, shape):
 
 
 def new_search(cfg, regime, shape):
-  """The per-seed search state: a Bisection or a capacity.Bracket."""
+  """The shape's search: every seed's own Bisection or Bracket on N."""
   se = cfg.search
   lo, hi = first_bracket(cfg, regime, shape)
-  if se.mode == "bisect":
-    return Bisection(lo, hi, se.resolution)
-  return capacity.Bracket(lo, hi, se.n_candidates, se.resolution,
-                          k_min=search_floor(shape), k_max=se.n_max)
+
+  def one():
+    if se.mode == "bisect":
+      return search_lib.Bisection(lo, hi, se.resolution)
+    return search_lib.Bracket(lo, hi, se.n_candidates, se.resolution,
+                              k_min=search_floor(shape), k_max=se.n_max)
+  return search_lib.SeedSearch(
+      {cfg.seed + i: one() for i in range(cfg.n_seeds)}, cfg.train.lrs,
+      se.prune, size="N")
 
 
-def planned_rounds(cfg, regime, shape):
-  """Most rounds one seed's search of this shape can take: max_rounds, and
-  for a bisection no more than halving its first bracket down to width 1."""
-  se = cfg.search
-  if se.mode == "bisect":
-    lo, hi = first_bracket(cfg, regime, shape)
-    return min(se.max_rounds, max(0, math.ceil(math.log2(max(hi - lo, 1)))))
-  return se.max_rounds
-
-
-def _members_per_round(cfg):
-  per_seed = 1 if cfg.search.mode == "bisect" else cfg.search.n_candidates
-  return cfg.n_seeds * per_seed * len(cfg.train.lrs)
-
-
-def _round_unit(cfg, regime, shape):
-  """Planned flops of one member: its whole budget at the first bracket's
-  largest N."""
-  lo, hi = first_bracket(cfg, regime, shape)
+def step_cost(cfg, regime, shape):
+  """Planned flops of one member-step of this shape (for the progress
+  bar), at its first bracket's largest N whatever a round's padding."""
+  _, hi = first_bracket(cfg, regime, shape)
   M = hi if regime == "identity" else cfg.n_fixed
-  return cfg.train.max_steps * step_flops(Setup(shape, size_bucket(hi), M))
+  return step_flops(Setup(shape, size_bucket(hi), M))
 
 
-def work_estimate(cfg, regime, shape):
-  """The flops planned for one shape's search (for the progress bar): every
-  round it can take, each with every candidate trained to its budget. The
-  search revises the plan down as rounds end early or members stop."""
-  return (planned_rounds(cfg, regime, shape) * _members_per_round(cfg) *
-          _round_unit(cfg, regime, shape))
+def work_plan(cfg, grid):
+  """search.WorkPlan of the shapes grid [(regime, ratio, shape)], in flops."""
+  return search_lib.WorkPlan(
+      cfg.train.max_steps,
+      [len(cfg.train.lrs) * new_search(cfg, r, s).planned_pairs()
+       for r, _, s in grid], [step_cost(cfg, r, s) for r, _, s in grid])
 
 
 def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True,
-                 ckpt_dir=None):
-  """Capacity N* of one shape for every seed: bracket refinement rounds.
+                 ckpt_dir=None, plan=None):
+  """Capacity N* of one shape for every seed: bracket refinement rounds
+  (search.drive over new_search).
 
   done: dict key -> record (resume); append(records) persists new ones.
   together=False trains every (seed, N, lr) alone, unpadded (for tests).
   ckpt_dir: where each group in flight is checkpointed (None: nowhere).
+  plan: the run's search.WorkPlan with this shape next (None: this shape's).
   Returns one dict per seed with N (capacity, 0 if none), N_fail, rounds.
   """
-  tr, se = cfg.train, cfg.search
-  seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
-  lrs = list(tr.lrs)
+  tr = cfg.train
   rule = sweep.StopRule(max_steps=tr.max_steps, target=tr.target,
                         patience=tr.patience)
-  lo, hi = first_bracket(cfg, regime, shape)
-  brackets = {s: new_search(cfg, regime, shape) for s in seeds}
-  unit = _round_unit(cfg, regime, shape)
-  per_round = _members_per_round(cfg)
-  rounds = planned_rounds(cfg, regime, shape)
-  rnd = 0
-  while rnd < se.max_rounds:
-    todo = [(s, N, lr) for s in seeds for N in brackets[s].next_candidates()
-            for lr in lrs]
-    if not todo:
-      break
-    # The plan held `per_round` members for this round: revise it by what
-    # the round really trains (beyond the plan: more work; fewer: less).
-    if rnd < rounds:
-      prog.set_total(prog.total + unit * (len(todo) - per_round))
-    else:
-      prog.set_total(prog.total + unit * len(todo))
-    keys = {t: record_key(regime, shape, *t) for t in todo}
-    missing = [t for t in todo if keys[t] not in done]
-    prog.skip(unit * (len(todo) - len(missing)))  # resumed: not in the rate
+  search = new_search(cfg, regime, shape)
+  plan = plan or work_plan(cfg, [(regime, ratio, shape)])
+  budget = tr.max_steps
+  cost = step_cost(cfg, regime, shape)
+
+  def run_round(rnd, pairs):
+    members = [(N, s, lr) for N, s in pairs for lr in search.lrs]
+    key = lambda m: record_key(regime, shape, m[1], m[0], m[2])
+    missing = [m for m in members if key(m) not in done]
+    resumed = sum(done[key(m)]["steps"] for m in members if key(m) in done)
+    if resumed:
+      prog.skip(cost * resumed)  # resumed: not in the rate
     if together:  # as few groups as fit in cfg.memory_gib
-      M = size_bucket(max([N for _, N, _ in missing] or [1]))
+      M = size_bucket(max([N for N, _, _ in missing] or [1]))
       per = member_bytes(shape, M, M if regime == "identity" else cfg.n_fixed)
       cap = max(1, int(cfg.memory_gib * 2 ** 30 // per))
       groups = [missing[i:i + cap] for i in range(0, len(missing), cap)]
     else:
-      groups = [[t] for t in missing]
+      groups = [[m] for m in missing]
     for gi, grp in enumerate(groups):
-      if grp:  # one group lands in results.jsonl whole or not at all
-        ckpt = ckpt_dir and os.path.join(
-            ckpt_dir, f"inflight_{regime}_{shape.name()}_r{rnd}_g{gi}.npz")
-        recs = _train_round(cfg, regime, ratio, shape, grp, rule, rnd, prog,
-                            exact=not together, ckpt=ckpt)
-        append(recs)
-        done.update((r["key"], r) for r in recs)
-    for s, N, _ in todo:
-      brackets[s].results[N] = any(
-          done[record_key(regime, shape, s, N, lr)]["status"] == "success"
-          for lr in lrs)
-    rnd += 1
-  # Rounds the plan held that the search did not need.
-  prog.set_total(prog.total - unit * per_round * max(0, rounds - rnd))
+      later = budget * sum(len(g) for g in groups[gi + 1:])
+      ckpt = ckpt_dir and os.path.join(
+          ckpt_dir, f"inflight_{regime}_{shape.name()}_r{rnd}_g{gi}.npz")
+
+      def replan(g, live, later=later):
+        """After a chunk (before the bar counts it): the round's budget
+        left, and the bar's total = its work done, this chunk's and the
+        plan's."""
+        plan.update_round(later + sum(max(0, budget - g.steps[i])
+                                      for i in range(len(g.status))
+                                      if not g.status[i]))
+        prog.set_total(prog.done + cost * cfg.train.chunk * len(live) +
+                       plan.remaining())
+
+      # one group lands in results.jsonl whole or not at all
+      recs = _train_round(cfg, regime, ratio, shape, grp, rule, search, rnd,
+                          prog, cost, replan, exact=not together, ckpt=ckpt)
+      append(recs)
+      done.update((r["key"], r) for r in recs)
+    return [done[key(m)] for m in members]
+
+  rnd = search_lib.drive(search, cfg.search.max_rounds, run_round, plan, prog)
   return [dict(regime=regime, ratio=ratio, d=shape.d, m=shape.m,
-               params=shape.params, seed=s, N=brackets[s].lo or 0,
-               N_fail=brackets[s].hi, rounds=rnd) for s in seeds]
+               params=shape.params, seed=s, N=search.brackets[s].lo or 0,
+               N_fail=search.brackets[s].hi, rounds=rnd)
+          for s in search.seeds]
 
 
 def size_bucket(n):
@@ -364,47 +319,29 @@ def size_bucket(n):
   return int(round(8 * 2 ** (j / 2)))
 
 
-def _train_round(cfg, regime, ratio, shape, members, rule, rnd, prog,
-                 exact=False, ckpt=None):
-  """Trains members [(seed, N, lr)] as one group; returns their records.
+def _train_round(cfg, regime, ratio, shape, members, rule, search, rnd, prog,
+                 cost, on_chunk, exact=False, ckpt=None):
+  """Trains members [(N, seed, lr)] as one group; returns their records.
 
   Inputs are padded to size_bucket(largest N), or exactly to it if exact.
+  The bar is credited `cost` per member-step (the plan's, whatever this
+  round's padding, so that it ends where the plan said).
   """
   M_of = lambda N: N if regime == "identity" else cfg.n_fixed
-  hps = [member_hp(N, M_of(N), lr, s) for s, N, lr in members]
-  n_in = max(N for _, N, _ in members)
+  hps = [member_hp(N, M_of(N), lr, s) for N, s, lr in members]
+  n_in = max(N for N, _, _ in members)
   n_in = n_in if exact else size_bucket(n_in)
   setup = Setup(shape, n_in=n_in,
                 n_out=n_in if regime == "identity" else cfg.n_fixed,
                 chunk=cfg.train.chunk)
-
-  def needed(status):
-    """Prune: per seed, only N strictly inside (largest success, smallest
-    N whose every learning rate failed) still matter (monotone in N)."""
-    if not cfg.search.prune:
-      return range(len(members))
-    out = []
-    for s in {m[0] for m in members}:
-      mine = [i for i, m in enumerate(members) if m[0] == s]
-      ok = [members[i][1] for i in mine if status[i] == "success"]
-      lo = max(ok) if ok else 0
-      Ns = {members[i][1] for i in mine}
-      bad = [N for N in Ns if all(status[i] not in (None, "success")
-                                  for i in mine if members[i][1] == N)]
-      hi = min(bad) if bad else float("inf")
-      out += [i for i in mine if lo < members[i][1] < hi]
-    return out
-
-  # Credited at the plan's cost per member-step of this shape, whatever
-  # this round's padding, so that the bar ends where the plan said.
-  cost = _round_unit(cfg, regime, shape) / cfg.train.max_steps
-  res = run_group(setup, hps, rule, needed=needed, progress=prog,
-                  step_cost=cost, ckpt=ckpt, ckpt_every=cfg.checkpoint_every)
+  res = run_group(setup, hps, rule, needed=search.needed(members),
+                  progress=prog, step_cost=cost, ckpt=ckpt,
+                  ckpt_every=cfg.checkpoint_every, on_chunk=on_chunk)
   return [dict(key=record_key(regime, shape, s, N, lr), memory=cfg.memory,
                regime=regime, ratio=ratio, d=shape.d, m=shape.m, N=N,
                M=M_of(N), params=shape.params, seed=s, lr=lr, round=rnd,
                group_size=len(members), **r)
-          for (s, N, lr), r in zip(members, res)]
+          for (N, s, lr), r in zip(members, res)]
 
 
 # ---------------------------------------------------------------- claims
@@ -665,12 +602,13 @@ def run(cfg, wd):
   """Searches every shape and seed, then fits, claims and figures."""
   done = {r["key"]: r for r in wd.records() if "key" in r}
   grid = shapes(cfg)
-  prog = progress_lib.Progress(sum(work_estimate(cfg, r, s) for r, _, s in grid),
-                               desc=cfg.name, enabled=wd.is_writer)
+  plan = work_plan(cfg, grid)
+  prog = progress_lib.Progress(plan.remaining(), desc=cfg.name,
+                               enabled=wd.is_writer)
   caps = []
   for regime, ratio, shape in grid:
     caps += search_shape(cfg, regime, ratio, shape, done, wd.append, prog,
-                         ckpt_dir=wd.checkpoints)
+                         ckpt_dir=wd.checkpoints, plan=plan)
     sweep.release_compiled()  # this shape's programs are not needed again
   prog.close()
   claims, fits = summarize(cfg, caps)

@@ -242,8 +242,8 @@ class Group:
 
 
 def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
-              ckpt=None, progress=None, ckpt_every=30.0, keep_params=False,
-              on_chunk=None, devices=None, width=None):
+              ckpt=None, progress=None, step_cost=1, ckpt_every=30.0,
+              keep_params=False, on_chunk=None, devices=None, width=None):
   """Trains members hps (list of dicts of scalars) sharing `setup`, each
   running `program`.
 
@@ -264,7 +264,8 @@ def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
   curves (per chunk, a dict of the program's metrics' lists) and, with
   keep_params, the final params.
   on_chunk(group, live) is called after each chunk's decisions (live: the
-  members that ran it).
+  members that ran it), before progress is credited step_cost per
+  member-step of the chunk.
   """
   n = len(hps)
   msh = mesh(devices)
@@ -296,7 +297,7 @@ def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
       if on_chunk is not None:
         on_chunk(g, live)
       if progress is not None:
-        progress.update(setup.chunk * len(live),
+        progress.update(step_cost * setup.chunk * len(live),
                         note=f"{sum(s is not None for s in g.status)}/{n} done")
       new_live = [i for i in live if not g.status[i]]
       if len(new_live) < len(live):

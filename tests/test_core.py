@@ -7,6 +7,7 @@ import pytest
 from factrecall import capacity
 from factrecall import models
 from factrecall import rng
+from factrecall import search as search_lib
 from factrecall import stats
 from factrecall import sweep
 from factrecall import tasks
@@ -198,7 +199,7 @@ def test_loglog_fit_recovers_exponent():
 
 def test_bracket_refines_to_threshold():
   truth = 37  # largest k that succeeds
-  br = capacity.Bracket(5, 100, n_candidates=4, resolution=0.0)
+  br = search_lib.Bracket(5, 100, n_candidates=4, resolution=0.0)
   rounds = 0
   while True:
     c = br.next_candidates()
@@ -212,11 +213,11 @@ def test_bracket_refines_to_threshold():
 
 
 def test_bracket_expands_when_all_succeed_or_fail():
-  br = capacity.Bracket(5, 10, n_candidates=3, resolution=0.0)
+  br = search_lib.Bracket(5, 10, n_candidates=3, resolution=0.0)
   for k in br.next_candidates():
     br.results[k] = True
   assert min(br.next_candidates()) > 10
-  br = capacity.Bracket(50, 60, n_candidates=3, resolution=0.0)
+  br = search_lib.Bracket(50, 60, n_candidates=3, resolution=0.0)
   for k in br.next_candidates():
     br.results[k] = False
   assert max(br.next_candidates()) < 50
@@ -247,7 +248,7 @@ def _search(br, truth):
 
 @pytest.mark.parametrize("truth", [0, 3, 9, 14, 20, 33, 140])
 def test_soft_bracket_finds_the_threshold_inside_and_outside(truth):
-  br = capacity.Bracket(10, 20, n_candidates=1, resolution=0.0, k_max=512,
+  br = search_lib.Bracket(10, 20, n_candidates=1, resolution=0.0, k_max=512,
                         spacing="arithmetic", ends="soft")
   probes = _search(br, truth)
   assert br.lo == (truth or None) and br.hi == truth + 1
@@ -258,12 +259,12 @@ def test_soft_bracket_finds_the_threshold_inside_and_outside(truth):
 def test_assumed_ends_bisect_like_the_original_code():
   # The original binary_sweep: size = (lo + hi) // 2 between min_size 8 and
   # max_size 64, neither tested; a success raises lo, a failure lowers hi.
-  br = capacity.Bracket(8, 64, n_candidates=1, resolution=0.0, k_max=64,
+  br = search_lib.Bracket(8, 64, n_candidates=1, resolution=0.0, k_max=64,
                         spacing="arithmetic", ends="assume")
   probes = _search(br, 14)
   assert probes == [36, 22, 15, 11, 13, 14]
   assert (br.lo, br.hi) == (14, 15)
-  br = capacity.Bracket(8, 64, n_candidates=1, resolution=0.0, k_max=64,
+  br = search_lib.Bracket(8, 64, n_candidates=1, resolution=0.0, k_max=64,
                         spacing="arithmetic", ends="assume")
   _search(br, 3)
   assert br.lo == 8  # never tested: the original returns min_size too
@@ -289,8 +290,8 @@ def _drive(search, stored, lrs=(1e-2,)):
 
 
 def _shape_search(seeds, protocols=("paper",)):
-  return capacity.ShapeSearch(
-      {p: capacity.Bracket(8, 14, 1, 0.0, k_max=64, spacing="arithmetic",
+  return search_lib.ShapeSearch(
+      {p: search_lib.Bracket(8, 14, 1, 0.0, k_max=64, spacing="arithmetic",
                            ends="soft") for p in protocols},
       seeds, [1e-2], 64, band_step=0.0)
 

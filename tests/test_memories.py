@@ -13,6 +13,7 @@ from factrecall import memories
 from factrecall import models
 from factrecall import progress as progress_lib
 from factrecall import rng
+from factrecall import search as search_lib
 
 
 def test_orthogonal_embeddings_store_d_associations_in_closed_form():
@@ -76,7 +77,7 @@ def _cfg(memory="linear"):
 
 
 class _Prog:
-  total = 0.0
+  total = done = 0.0
 
   def update(self, *a, **k):
     pass
@@ -254,13 +255,14 @@ def test_progress_plan_only_shrinks_and_ends_at_the_work_done(mode):
   cfg.search.mode = mode
   cfg.search.max_rounds = 40 if mode == "bisect" else 2
   shape = models.MemoryShape(5)
-  plan = memories.work_estimate(cfg, "identity", shape)
+  plan = memories.work_plan(cfg, [("identity", 0, shape)]).remaining()
   prog = _PlanLog(plan, enabled=False)
   prog.totals = [prog.total]
   memories.search_shape(cfg, "identity", 0, shape, {}, lambda r: None, prog)
-  # Every member is planned at its whole budget and credited its unused
-  # budget when it stops, so the plan never grows and the work done reaches
-  # the revised total exactly: the bar ends at 100% without a jump.
+  # Every member is planned at its whole budget, and its unused budget
+  # leaves the plan when it stops; the rounds to come are planned from the
+  # brackets' worst cases. So the plan never grows and the work done
+  # reaches the revised total exactly: the bar ends at 100% without a jump.
   assert all(b <= a * (1 + 1e-12) for a, b in zip(prog.totals, prog.totals[1:]))
   assert prog.done == pytest.approx(prog.total, rel=1e-9)
   assert prog.total <= plan
@@ -269,7 +271,7 @@ def test_progress_plan_only_shrinks_and_ends_at_the_work_done(mode):
 def test_bisection_follows_the_original_search():
   # True capacity 19 on [8, 32]: probes int((lo + hi) / 2) until
   # hi - lo <= 1 or hi <= 1.01 lo; the ends are never tested.
-  b = memories.Bisection(8, 32, 0.01)
+  b = search_lib.Bisection(8, 32, 0.01)
   probes = []
   while b.next_candidates():
     (N,) = b.next_candidates()
@@ -279,11 +281,14 @@ def test_bisection_follows_the_original_search():
   # The plan's bound on its rounds: halving 24 down to 1 takes 5.
   cfg = _cfg()
   cfg.search.mode, cfg.search.max_rounds = "bisect", 40
+  cfg.search.resolution = 0.01
   shape = models.MemoryShape(8)
   assert memories.first_bracket(cfg, "identity", shape) == (8, 32)
-  assert memories.planned_rounds(cfg, "identity", shape) == len(probes) == 5
+  assert search_lib.Bisection(8, 32, 0.01).planned() == len(probes) == 5
+  assert memories.new_search(cfg, "identity", shape).planned_pairs() == (
+      cfg.n_seeds * 5)
   # Nothing stored: the floor d is returned untested, as in the original.
-  b = memories.Bisection(8, 32, 0.01)
+  b = search_lib.Bisection(8, 32, 0.01)
   while b.next_candidates():
     b.results[b.next_candidates()[0]] = False
   assert b.lo == 8 and b.hi == 9

@@ -16,6 +16,7 @@ import pytest
 
 from factrecall import capacity
 from factrecall import cli
+from factrecall import search as search_lib
 from factrecall import sweep
 from factrecall import train
 
@@ -109,11 +110,11 @@ def _replay_run(run, cfg):
   seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
   carried, out = {}, {}
   for shape, info in capacity.model_shapes(cfg):
-    search = capacity.ShapeSearch(
+    search = search_lib.ShapeSearch(
         capacity.first_brackets(cfg, shape, info, carried), seeds,
         list(cfg.train.lrs), cfg.search.k_max, cfg.search.band_step,
         cfg.search.prune)
-    trained, calls = capacity.replay(search, rule, by_shape[shape.name()],
+    trained, calls = search_lib.replay(search, rule, by_shape[shape.name()],
                                      cfg.train.chunk, cfg.search.max_rounds)
     caps = {}
     for p in capacity.protocols(cfg):
@@ -171,7 +172,7 @@ def test_work_plan_of_a_replayed_search_only_falls(fixture):
   curves = {(m["k"], m["seed"], m["lr"]): _rows(m["curves"])
             for m in run["members"]}
   (shape, info), = capacity.model_shapes(cfg)
-  search = capacity.ShapeSearch(
+  search = search_lib.ShapeSearch(
       capacity.first_brackets(cfg, shape, info, {}), [cfg.seed],
       list(cfg.train.lrs), cfg.search.k_max, cfg.search.band_step,
       cfg.search.prune)
@@ -181,14 +182,14 @@ def test_work_plan_of_a_replayed_search_only_falls(fixture):
     if not pairs:
       break
     rounds.append(len(pairs))
-    capacity.replay_round(search, rule, curves, cfg.train.chunk, pairs)
+    search_lib.replay_round(search, rule, curves, cfg.train.chunk, pairs)
     plans.append(search.planned_pairs())
   assert plans[0] == 6 and plans[-1] == 0 and sum(rounds) <= plans[0]
   assert all(plans[i + 1] <= plans[i] - n for i, n in enumerate(rounds))
 
 
 def test_work_plan_counts_budget_left():
-  plan = capacity.WorkPlan(100, [6, 9])
+  plan = search_lib.WorkPlan(100, [6, 9])
   assert plan.remaining() == 1500
   plan.start_shape(3)   # the shape's own plan replaces its fresh 6
   assert plan.remaining() == 1200
