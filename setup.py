@@ -16,7 +16,7 @@ setup(
     # The experiment configs live in configs/ of the repository; installed,
     # they are the subpackage factrecall.configs, so that --config=NAME finds
     # them after a non-editable install too.
-    packages=["factrecall", "factrecall.analysis", "factrecall.configs"],
+    packages=["factrecall", "factrecall.experiments", "factrecall.configs"],
     package_dir={"factrecall.configs": "configs"},
     package_data={"factrecall": ["data/*.txt", "data/*.json"],
                   "factrecall.configs": ["*.py"]},

@@ -20,7 +20,7 @@ import jax  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from benchmarks import common
-from factrecall import models, sweep, tasks, train
+from factrecall import engine, models, tasks, train
 
 
 def members(n):
@@ -31,12 +31,12 @@ def members(n):
 
 
 def time_group(setup, hps, devices, width, chunks):
-  msh = sweep.mesh(devices)
-  init_fn, chunk_fn = sweep._compiled(setup, msh, width)  # pylint: disable=protected-access
+  msh = engine.mesh(devices)
+  init_fn, chunk_fn = engine._compiled(setup, msh, width)  # pylint: disable=protected-access
   shard = jax.sharding.NamedSharding(msh, jax.sharding.PartitionSpec("ens"))
-  b = sweep.bucket(len(hps), len(devices), width)
-  hp = sweep.put_global(sweep.stack_hps(hps + [hps[0]] * (b - len(hps))), shard)
-  act = sweep.put_global(np.arange(b) < len(hps), shard)
+  b = engine.bucket(len(hps), len(devices), width)
+  hp = engine.put_global(engine.stack_hps(hps + [hps[0]] * (b - len(hps))), shard)
+  act = engine.put_global(np.arange(b) < len(hps), shard)
   st = init_fn(hp)
   st, m = chunk_fn(st, hp, act)  # compile + warm up
   jax.block_until_ready(m)

@@ -11,7 +11,7 @@ learning rates 1e-3, 3e-3, 1e-2 (stored if any reaches > 0.99 on a fixed
 - ours: experiments/sweep.py with these settings and our search rules
   (learning rates raced: the others stop once one succeeds, as the original
   stops at the first that succeeds; members that cannot reach the target at
-  their rate give up, see factrecall.sweep.gives_up).
+  their rate give up, see factrecall.engine.gives_up).
 - exhaustive: the same search with every probe trained until it succeeds or
   spends its budget. Its capacity comes from tests/data/stop_fixture.json.gz
   (benchmarks/record_stop_fixture.py; ~40 min to record), not from a timing.

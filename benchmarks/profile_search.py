@@ -26,7 +26,7 @@ cli.use_all_cores()
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from benchmarks import bench_search  # pylint: disable=g-import-not-at-top,wrong-import-position
-from factrecall import sweep  # pylint: disable=g-import-not-at-top,wrong-import-position
+from factrecall import engine  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 T = collections.defaultdict(float)
 N = collections.Counter()
@@ -54,7 +54,7 @@ def main():
   jax.monitoring.register_event_duration_secs_listener(_on_duration)
   steps = [0]
   seen = set()
-  orig_chunk = sweep._Blocks.chunk  # pylint: disable=protected-access
+  orig_chunk = engine._Blocks.chunk  # pylint: disable=protected-access
 
   def chunk(self):
     t0 = time.perf_counter()
@@ -68,12 +68,12 @@ def main():
     steps[0] += len(rows)
     return rows
 
-  sweep._Blocks.chunk = chunk  # pylint: disable=protected-access
-  sweep._Blocks.start = _timed("init", sweep._Blocks.start)  # pylint: disable=protected-access
-  sweep._Blocks.restore = _timed("repack", sweep._Blocks.restore)  # pylint: disable=protected-access
-  sweep._Blocks.host_states = _timed("to host", sweep._Blocks.host_states)  # pylint: disable=protected-access
-  sweep.record_chunk = _timed("judge + prune", sweep.record_chunk)
-  sweep._save_ckpt = _timed("checkpoint", sweep._save_ckpt)  # pylint: disable=protected-access
+  engine._Blocks.chunk = chunk  # pylint: disable=protected-access
+  engine._Blocks.start = _timed("init", engine._Blocks.start)  # pylint: disable=protected-access
+  engine._Blocks.restore = _timed("repack", engine._Blocks.restore)  # pylint: disable=protected-access
+  engine._Blocks.host_states = _timed("to host", engine._Blocks.host_states)  # pylint: disable=protected-access
+  engine.record_chunk = _timed("judge + prune", engine.record_chunk)
+  engine._save_ckpt = _timed("checkpoint", engine._save_ckpt)  # pylint: disable=protected-access
   wd = tempfile.mkdtemp(prefix="profile_search_")
   argv = bench_search.BASE + sys.argv[1:] + ["--workdir", wd]
   t0 = time.perf_counter()

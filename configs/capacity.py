@@ -9,7 +9,7 @@ trained from the same draw (`learned_smoke`: its test-sized version).
 """
 import ml_collections
 
-from factrecall import sweep
+from factrecall import engine
 from factrecall import tasks
 from factrecall.checks import Bool, Int, OneOf, Real, Seq
 
@@ -19,7 +19,7 @@ PRESETS = ("smoke", "paper", "square", "distinct", "heads", "learned",
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = "factrecall.capacity:run"
+  c.experiment = "factrecall.experiments.capacity:run"
   c.seed = 0                      # base seed; member seeds are seed + i
 
   c.task = ml_collections.ConfigDict()
@@ -103,7 +103,7 @@ def get_config(arg=None):
   c.checkpoint_every = 30.0       # seconds between in-flight group checkpoints
   c.memory_gib = 16.0             # memory a group may use, over its devices (GiB)
   c.save_models = False           # save every stored (successful) member for
-                                  # factrecall.analysis (checkpoints/models/)
+                                  # the analyses (checkpoints/models/)
 
   if arg == "smoke":
     _smoke(c)
@@ -199,7 +199,7 @@ RULES = {
     "train.max_steps": Int(1, 2 ** 24),
     "train.target": Real(0, 1, lo_open=True),
     "train.lrs": Seq(Real(0, 1e4, lo_open=True), distinct=True),
-    "train.eval": OneOf(*sweep.PROTOCOLS),
+    "train.eval": OneOf(*engine.PROTOCOLS),
     "train.compare_eval": Bool(),
     "train.eval_samples": Int(1, 2 ** 20),
     "train.patience": Int(0, 2 ** 20, note="0 = off"),

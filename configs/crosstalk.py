@@ -9,15 +9,15 @@ Presets: `smoke` (tests, seconds), default (2-core CPU, ~1-2 min), `paper`.
 """
 import ml_collections
 
-from factrecall.analysis import crosstalk
 from factrecall.checks import Int, OneOf
+from factrecall.experiments import crosstalk
 
 PRESETS = ("smoke", "paper")
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = "factrecall.analysis.crosstalk:run"
+  c.experiment = "factrecall.experiments.crosstalk:run"
   c.seed = 0                      # base seed; model i uses seed + i
 
   c.task = ml_collections.ConfigDict()

@@ -11,9 +11,9 @@ the capacity experiment, random embeddings and fact table, AdamW).
 """
 import ml_collections
 
-from factrecall import dynamics
 from factrecall import tasks
 from factrecall.checks import Int, OneOf, Real, Seq
+from factrecall.experiments import dynamics
 
 PRESETS = ("smoke", "paper", "softmax", "softmax_paper", "transformer",
            "transformer_paper")
@@ -21,7 +21,7 @@ PRESETS = ("smoke", "paper", "softmax", "softmax_paper", "transformer",
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = "factrecall.dynamics:run"
+  c.experiment = "factrecall.experiments.dynamics:run"
   c.seed = 0                      # base seed; member seeds are seed + i
   # linear | softmax (attention on one-hot embeddings, d = vocab, A and V
   # at 1e-5) | transformer (the capacity experiment's model, the fields below)
@@ -68,6 +68,7 @@ def get_config(arg=None):
   c.plot_S = 0                    # S of the stage figure; 0 = task.S
 
   c.memory_gib = 16.0             # memory a run may use (GiB); see validate
+  c.checkpoint_every = 30.0       # seconds between in-flight group checkpoints
 
   if arg == "smoke":
     c.task.S, c.task.R, c.task.D, c.task.n_noise = 8, 2, 4, 6
@@ -120,6 +121,10 @@ def get_config(arg=None):
 # again.
 ANALYSIS = ("claims.", "plot_S")
 
+# Fields added since results were first recorded: a workdir without one was
+# recorded with this value.
+ADDED = {"checkpoint_every": 30.0}
+
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are dynamics.validate's.
 RULES = {
@@ -154,4 +159,5 @@ RULES = {
     "claims.n_boot": Int(10, 10 ** 6),
     "plot_S": Int(0, 2 ** 16, note="0 = task.S"),
     "memory_gib": Real(0, 2 ** 20, lo_open=True),
+    "checkpoint_every": Real(0, 86400, note="seconds; 0 = every chunk"),
 }

@@ -11,15 +11,15 @@ on [d, d^2 / 2] to 1%; accelerators).
 """
 import ml_collections
 
-from factrecall import memories
 from factrecall.checks import OneOf, Seq
+from factrecall.experiments import associative
 
 PRESETS = ("smoke", "paper")
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = "factrecall.memories:run"
+  c.experiment = "factrecall.experiments.associative:run"
   c.memory = "linear"             # linear | mlp
   c.seed = 0                      # base seed; member seeds are seed + i
   c.n_seeds = 3                   # searches per size (different embeddings)
@@ -100,9 +100,9 @@ ANALYSIS = ("fit.",)
 ADDED = {"checkpoint_every": 30.0}
 
 # What each field allows (factrecall.checks; the CLI checks every field
-# before anything runs). Checks across fields are memories.validate's.
+# before anything runs). Checks across fields are associative.validate's.
 RULES = {
-    **memories.SEARCH_RULES,
+    **associative.SEARCH_RULES,
     "memory": OneOf("linear"),
     "regimes": Seq(OneOf("identity")),
 }

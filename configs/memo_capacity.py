@@ -13,7 +13,7 @@ PRESETS = ("smoke", "paper")
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = "factrecall.memo:run_capacity"
+  c.experiment = "factrecall.experiments.memo:run_capacity"
   c.seed = 0                     # base seed; run seeds are seed + seeds[i]
   c.seeds = (0, 1)               # independent memories per grid point
   c.vocab = 100_000              # uniform random symbols

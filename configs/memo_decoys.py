@@ -20,7 +20,7 @@ PRESETS = ("smoke", "paper")
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = "factrecall.memo:run_decoys"
+  c.experiment = "factrecall.experiments.memo:run_decoys"
   c.seed = 0                     # base seed; run seeds are seed + seeds[i]
   c.seeds = (0,)                 # independent memories and texts (authors: 1)
   # Departs from the authors (GPT-NeoX-20B's ~50k tokens): 5,000 tokens

@@ -9,15 +9,15 @@ seconds), default (whole text, all 6 layers, well under a minute).
 """
 import ml_collections
 
-from factrecall.analysis import minilm
 from factrecall.checks import Bool, Int, OneOf, Seq, Text
+from factrecall.experiments import minilm
 
 PRESETS = ("smoke",)
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = "factrecall.analysis.minilm:run"
+  c.experiment = "factrecall.experiments.minilm:run"
   c.seed = 0                      # seed of the pair sampling and bootstrap
   c.text = ""                     # text file; "" = factrecall/data/facts.txt
   c.n_facts = 0                   # first n facts of the text; 0 = all

@@ -9,15 +9,15 @@ steps, bisection on [d, m d] to 1%; accelerators).
 """
 import ml_collections
 
-from factrecall import memories
 from factrecall.checks import OneOf, Real, Seq
+from factrecall.experiments import associative
 
 PRESETS = ("smoke", "paper")
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = "factrecall.memories:run"
+  c.experiment = "factrecall.experiments.associative:run"
   c.memory = "mlp"                # linear | mlp
   c.seed = 0                      # base seed; member seeds are seed + i
   c.n_seeds = 3                   # searches per shape (different embeddings)
@@ -108,10 +108,10 @@ ANALYSIS = ("fit.",)
 ADDED = {"checkpoint_every": 30.0}
 
 # What each field allows (factrecall.checks; the CLI checks every field
-# before anything runs). Checks across fields are memories.validate's.
+# before anything runs). Checks across fields are associative.validate's.
 RULES = {
-    **memories.SEARCH_RULES,
+    **associative.SEARCH_RULES,
     "memory": OneOf("mlp"),
     "ratios": Seq(Real(0, 1024, lo_open=True), distinct=True),
-    "regimes": Seq(OneOf(*memories.REGIMES), distinct=True),
+    "regimes": Seq(OneOf(*associative.REGIMES), distinct=True),
 }

@@ -29,7 +29,7 @@ def _dynamics():
 def get_config(arg=None):
   c = _dynamics().get_config("smoke" if arg == "smoke" else
                              "softmax" if arg == "softmax" else None)
-  c.experiment = "factrecall.sr_ratio:run"
+  c.experiment = "factrecall.experiments.sr_ratio:run"
   c.task.S_sweep = ()             # unused: the pairs below are the sweep
   c.sr = ml_collections.ConfigDict()
   c.sr.pairs = ((4, 16), (8, 8), (16, 4), (32, 2))  # (S, R), S * R fixed
@@ -56,3 +56,4 @@ RULES = {
 
 # Fields that only say how results are analysed (those of dynamics).
 ANALYSIS = _dynamics().ANALYSIS
+ADDED = _dynamics().ADDED

@@ -9,14 +9,14 @@ Presets: `smoke` (tests, seconds), default (2-core CPU, minutes), `paper`
 """
 import ml_collections
 
-from factrecall import thresholds
+from factrecall.experiments import thresholds
 
 PRESETS = ("smoke", "paper")
 
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = "factrecall.thresholds:run"
+  c.experiment = "factrecall.experiments.thresholds:run"
   c.seed = 0                      # base seed; seeds are seed + i
   c.embeddings = "sphere"         # sphere: unit rows, as linear_memory;
                                   # gaussian: N(0, I/d) rows (the papers'

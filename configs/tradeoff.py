@@ -14,7 +14,7 @@ Cost: one compiled group per (H, m) cell (its seeds share the shape).
 """
 import ml_collections
 
-from factrecall import sweep
+from factrecall import engine
 from factrecall.checks import Int, OneOf, Real, Seq
 
 PRESETS = ("smoke", "paper")
@@ -22,7 +22,7 @@ PRESETS = ("smoke", "paper")
 
 def get_config(arg=None):
   c = ml_collections.ConfigDict()
-  c.experiment = "factrecall.tradeoff:run"
+  c.experiment = "factrecall.experiments.tradeoff:run"
   c.seed = 0                      # base seed; member seeds are seed + i
 
   c.task = ml_collections.ConfigDict()
@@ -120,7 +120,7 @@ RULES = {
     "train.chunk": Int(1, 2 ** 20),
     "train.max_steps": Int(1, 2 ** 24),
     "train.target": Real(0, 1, lo_open=True),
-    "train.eval": OneOf(*sweep.PROTOCOLS),
+    "train.eval": OneOf(*engine.PROTOCOLS),
     "train.eval_samples": Int(1, 2 ** 20),
     "train.lr": Real(0, 1e4, lo_open=True),
     "train.patience": Int(0, 2 ** 20, note="0 = off"),

@@ -445,8 +445,8 @@ def entry(argv=None):
     return 2
   except KeyboardInterrupt:
     cmd = " ".join(["python", "experiments/sweep.py"] + argv)
-    from factrecall import sweep  # pylint: disable=g-import-not-at-top
-    inflight = ("the group in flight is checkpointed" if sweep.INTERRUPT_SAVED
+    from factrecall import engine  # pylint: disable=g-import-not-at-top
+    inflight = ("the group in flight is checkpointed" if engine.INTERRUPT_SAVED
                 else "work in flight was not checkpointed and is redone")
     print("\ninterrupted: finished members are in WORKDIR/results.jsonl and "
           f"{inflight}; resume with the same command: {cmd}", file=sys.stderr)

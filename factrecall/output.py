@@ -71,9 +71,11 @@ def is_analysis(field, analysis):
 
 def identity(config_dict, analysis=()):
   """What makes a workdir's results what they are: every field but the
-  analysis fields, which only say how the results are fitted and drawn."""
+  analysis fields, which only say how the results are fitted and drawn,
+  and `experiment`, which names where the code is (a module moved in the
+  library does not change what its results mean)."""
   return {k: v for k, v in flatten(config_dict).items()
-          if not is_analysis(k, analysis)}
+          if k != "experiment" and not is_analysis(k, analysis)}
 
 
 def read_records(results_path):
@@ -141,7 +143,10 @@ class Workdir:
               f"--workdir={path} holds results of a different config "
               f"(fields differ: {', '.join(diff[:5])}{more}); use another "
               "--workdir or delete it")
-        self.reanalysis = os.path.exists(self.results_path)
+        old_f, new_f = flatten(json.loads(old)), flatten(json.loads(new))
+        self.reanalysis = os.path.exists(self.results_path) and any(
+            is_analysis(k, analysis) and old_f.get(k) != new_f.get(k)
+            for k in set(old_f) | set(new_f))
     atomic_write(cfg_path, json.dumps(json.loads(new), indent=2) + "\n")
 
   def records(self):

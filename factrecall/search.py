@@ -2,7 +2,7 @@
 
 A search asks for (size, seed) pairs each round (`next_round`), says which
 of a round's members are still worth training as their results come in
-(`needed`, for sweep.run_group), takes the round's records (`add`) and plans
+(`needed`, for engine.run_group), takes the round's records (`add`) and plans
 how many pairs its later rounds can still ask for (`planned_pairs`, for the
 progress bar's total). `drive` runs any search round by round; `WorkPlan`
 turns its plans into the work left. Two searches share the interface:
@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from factrecall import sweep
+from factrecall import engine
 
 def geometric_points(lo, hi, n):
   """Up to n distinct integers strictly between lo and hi, geometrically spaced."""
@@ -328,7 +328,7 @@ class ShapeSearch:
     return n
 
   def needed(self, members):
-    """needed(group) for sweep.run_group over members [(k, seed, lr)]: a
+    """needed(group) for engine.run_group over members [(k, seed, lr)]: a
     member is trained while some protocol still needs its outcome: the
     protocol asked for its (k, seed), no other learning rate there has
     succeeded under it (the original code stops at the first learning rate
@@ -397,7 +397,7 @@ def replay(search, rule, curves, chunk, max_rounds, block=2):
   """Runs `search` (a fresh ShapeSearch) on recorded evaluations instead of
   training: curves[(k, seed, lr)] = the member's evaluation rows
   (train.METRICS), recorded with no early stop. Every decision is made by
-  the same code as in a run (sweep.record_chunk, search.needed), so this
+  the same code as in a run (engine.record_chunk, search.needed), so this
   shows what a stop rule would have returned. Returns ({(k, seed, lr):
   record} of the members the search trained, the number of block calls a
   run with `block` members per call would make: its wall time in chunks)."""
@@ -416,11 +416,11 @@ def replay_round(search, rule, curves, chunk, pairs, block=2):
   """One round of `replay`: the round's pairs (search.next_round()) on the
   recorded curves, fed to the search. Returns (its records, block calls)."""
   members = [(k, s, lr) for k, s in pairs for lr in search.lrs]
-  g = sweep.Group(len(members), rule.protocols, chunk)
+  g = engine.Group(len(members), rule.protocols, chunk)
   needed, live, calls = search.needed(members), list(range(len(members))), 0
   while live:
     rows = [curves[members[i]][len(g.curves[i])] for i in live]
-    sweep.record_chunk(g, live, rows, rule, needed)
+    engine.record_chunk(g, live, rows, rule, needed)
     calls += -(-len(live) // block)
     live = [i for i in live if not g.status[i]]
   recs = [dict(k=k, seed=s, lr=lr, steps=g.steps[i], status=g.status[i],

@@ -5,9 +5,9 @@ import os
 import numpy as np
 
 from factrecall import cli
-from factrecall.analysis import crosstalk
-from factrecall.analysis import editing
-from factrecall.analysis import neurons
+from factrecall.experiments import crosstalk
+from factrecall.experiments import editing
+from factrecall.experiments import neurons
 
 
 def test_rank_one_edit_changes_exactly_one_association():
@@ -142,7 +142,7 @@ def test_crosstalk_smoke_end_to_end_and_checkpoint_reload(tmp_path):
   assert [c["id"] for c in summary["centred"]] == ids
   # The saved model reloads with the same accuracy (E, U, table rebuilt).
   from factrecall import train  # pylint: disable=g-import-not-at-top
-  from factrecall.analysis import checkpoints  # pylint: disable=g-import-not-at-top
+  from factrecall import checkpoints  # pylint: disable=g-import-not-at-top
   model = [r for r in recs if r["kind"] == "model"][0]
   member = checkpoints.load(os.path.join(wd, "checkpoints", "models",
                                          model["key"]))

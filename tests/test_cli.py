@@ -6,8 +6,8 @@ import os
 
 import pytest
 
+from factrecall import checkpoints
 from factrecall import cli
-from factrecall.analysis import checkpoints
 
 SMOKE = ["--config=capacity:smoke", "--config.model.d_list=8",
          "--config.search.max_rounds=2"]

@@ -4,14 +4,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from factrecall import capacity
+from factrecall import engine
 from factrecall import models
 from factrecall import rng
 from factrecall import search as search_lib
 from factrecall import stats
-from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
+from factrecall.experiments import capacity
 
 
 # Jitted entry points: eager mode would compile every primitive separately.
@@ -147,10 +147,10 @@ def test_group_sharded_equals_unsharded_and_alone():
   s = models.TransformerShape(d=8, H=2, d_h=4, m=8)
   hps = [_hp(k=k, D=4, lr=lr) for k in (3, 5, 8) for lr in (3e-3, 1e-2)]
   setup = train.Setup(s, tasks.shape_for(hps, 8), batch=64, chunk=16)
-  rule = sweep.StopRule(max_steps=32, target=0.99)
-  r8 = sweep.run_group(setup, hps, rule)
-  r2 = sweep.run_group(setup, hps, rule, devices=jax.devices()[:2])
-  r1 = sweep.run_group(setup, hps, rule, devices=jax.devices()[:1])
+  rule = engine.StopRule(max_steps=32, target=0.99)
+  r8 = engine.run_group(setup, hps, rule)
+  r2 = engine.run_group(setup, hps, rule, devices=jax.devices()[:2])
+  r1 = engine.run_group(setup, hps, rule, devices=jax.devices()[:1])
   for a, b, c in zip(r8, r2, r1):
     # Any multi-device count runs the same per-member program: bit-identical.
     assert a["curves"] == b["curves"]
@@ -162,7 +162,7 @@ def test_group_sharded_equals_unsharded_and_alone():
                                rtol=1e-5)
   # A member alone (its own, smaller padding) gets the same numbers up to
   # float rounding of reductions over padded axes.
-  alone = sweep.run_group(train.Setup(s, tasks.shape_for(hps[:1], 8), batch=64,
+  alone = engine.run_group(train.Setup(s, tasks.shape_for(hps[:1], 8), batch=64,
                                       chunk=16), hps[:1], rule)[0]
   np.testing.assert_allclose(alone["curves"]["loss"], r8[0]["curves"]["loss"],
                              rtol=1e-4)
@@ -175,9 +175,9 @@ def test_inactive_block_is_skipped_and_live_member_unchanged():
   s = models.TransformerShape(d=8, H=2, d_h=4, m=8)
   hps = [_hp(k=5, D=4, lr=lr) for lr in (3e-3, 1e-2)]
   setup = train.Setup(s, tasks.shape_for(hps, 8), batch=64, chunk=16)
-  msh = sweep.mesh(jax.devices()[:2])
-  init, chunk = sweep._compiled(setup, msh, 1)  # pylint: disable=protected-access
-  hp = sweep.stack_hps(hps)
+  msh = engine.mesh(jax.devices()[:2])
+  init, chunk = engine._compiled(setup, msh, 1)  # pylint: disable=protected-access
+  hp = engine.stack_hps(hps)
   st = init(hp)
   _, both = chunk(st, hp, np.array([True, True]))
   new, one = chunk(st, hp, np.array([True, False]))

@@ -12,7 +12,7 @@ from tests import test_resume
 
 CASES = {
     "capacity": test_resume.ARGS,
-    # memories.py trained the ensemble as jit(vmap) over a sharded axis, so a
+    # associative.py trained the ensemble as jit(vmap) over a sharded axis, so a
     # member's numbers depended on how many members shared its device.
     "linear_memory": ["--config=linear_memory:smoke"],
 }

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from factrecall import cli
-from factrecall import dynamics
 from factrecall import models
 from factrecall import output
+from factrecall.experiments import dynamics
 
 
 def test_linear_attention_matches_hand_computation():

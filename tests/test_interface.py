@@ -158,10 +158,10 @@ def test_config_by_path_is_checked_by_its_rules(tmp_path, capsys):
   err = _one_line_error(capsys, [f"--config={tmp_path / 'partial.py'}"])
   assert "fields without a rule" in err and "train.chunk" in err
   (tmp_path / "norunner.py").write_text(USER_CONFIG.replace(
-      "  return c\n", "  c.experiment = 'factrecall.capacity:nope'\n"
+      "  return c\n", "  c.experiment = 'factrecall.experiments.capacity:nope'\n"
       "  return c\n"))
   err = _one_line_error(capsys, [f"--config={tmp_path / 'norunner.py'}"])
-  assert "experiment='factrecall.capacity:nope'" in err and "no function" in err
+  assert "experiment='factrecall.experiments.capacity:nope'" in err and "no function" in err
   (tmp_path / "crash.py").write_text("raise RuntimeError('oops')\n")
   err = _one_line_error(capsys, [f"--config={tmp_path / 'crash.py'}"])
   assert "cannot load it (RuntimeError: oops)" in err
@@ -253,7 +253,7 @@ def test_records_to_pandas(smoke):
 def test_reanalysis_refits_without_training(smoke, tmp_path, monkeypatch):
   import shutil
   import factrecall
-  from factrecall import sweep
+  from factrecall import engine
   wd = str(tmp_path / "copy")
   shutil.copytree(smoke[0], wd)  # copy2: mtimes kept
   res = os.path.join(wd, "results.jsonl")
@@ -265,7 +265,7 @@ def test_reanalysis_refits_without_training(smoke, tmp_path, monkeypatch):
   def no_training(*a, **k):
     raise AssertionError("re-analysis trained a group")
 
-  monkeypatch.setattr(sweep, "run_group", no_training)
+  monkeypatch.setattr(engine, "run_group", no_training)
   fit = {"fit.n_boot": 57, "fit.guide_band": 4.0}
   new = factrecall.run("capacity:smoke", workdir=wd,
                        overrides=dict(SMOKE_OVERRIDES, **fit))
@@ -340,7 +340,7 @@ def test_example_script_resumes_loads_and_redraws(smoke):
 
 
 def test_plots_return_figures_without_switching_backend(smoke):
-  code = ("import matplotlib, factrecall.plots, factrecall.memo_plots; "
+  code = ("import matplotlib, factrecall.plots, factrecall.experiments.memo_plots; "
           "print(matplotlib.get_backend())")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                        text=True, check=True,

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from factrecall import cli
-from factrecall import learned
 from factrecall import models
 from factrecall import tasks
 from factrecall import train
+from factrecall.experiments import learned
 
 
 def test_geometry_measures_by_hand():
@@ -179,7 +179,7 @@ def test_learned_first_bracket_counts_embedding_params():
   # facts(k) = k^2 >= c (P + (vocab + D R) d), vocab = 2 (S + R) + 1 = 4k + 1
   # and D R = 8k at d = 8, P = 384: for c = 0.16, k^2 >= 0.16 (392 + 96 k)
   # first holds at k = 19 (361 >= 354.6; at 18: 324 < 339.2).
-  from factrecall import capacity  # pylint: disable=g-import-not-at-top
+  from factrecall.experiments import capacity  # pylint: disable=g-import-not-at-top
   cfg = cli.config_module("capacity").get_config("learned")
   shape = models.LearnedEmbeddingsShape(d=8, H=8, d_h=1, m=8)
   assert shape.params == 384 and shape.name() == "d8_H8_dh1_m8_learnedE"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from factrecall import cli
-from factrecall import memo
+from factrecall.experiments import memo
 
 
 def _orthogonal_single(vocab=6, h=2, d_h=6, d=6):

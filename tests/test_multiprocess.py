@@ -10,7 +10,7 @@ import sys
 import jax
 import numpy as np
 
-from factrecall import cli, models, sweep, tasks, train
+from factrecall import cli, engine, models, tasks, train
 
 WORKER = r"""
 import json, os, sys
@@ -57,7 +57,7 @@ def group(ckpt=None, stop_after=None):
     if stop_after and len(chunks) >= stop_after:
       raise Interrupt()
 
-  return sweep.run_group(setup, hps, sweep.StopRule(max_steps=64, target=0.99),
+  return engine.run_group(setup, hps, engine.StopRule(max_steps=64, target=0.99),
                          ckpt=ckpt, ckpt_every=0.0, on_chunk=on_chunk)
 
 

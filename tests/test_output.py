@@ -35,3 +35,20 @@ def test_claims_table_has_a_paper_column():
                               "supported"]
   assert lines[3].split()[-3:] == ["[1.9,", "2.1]", "inconclusive"]
   assert lines[4].split()[-2:] == ["-", "inconclusive"]
+
+
+def test_workdir_identity_ignores_where_the_code_is(tmp_path):
+  """A workdir recorded when the experiment's module had another path
+  resumes (not a re-analysis); a changed analysis field re-analyses; a
+  changed training field is refused."""
+  path = str(tmp_path / "wd")
+  cfg = {"experiment": "factrecall.memories:run", "train": {"lr": 1.0},
+         "fit": {"n_boot": 10}}
+  output.Workdir(path, cfg, analysis=("fit.",)).append([{"key": "a"}])
+  moved = dict(cfg, experiment="factrecall.experiments.associative:run")
+  wd = output.Workdir(path, moved, analysis=("fit.",))
+  assert not wd.reanalysis and wd.records() == [{"key": "a"}]
+  refit = dict(moved, fit={"n_boot": 20})
+  assert output.Workdir(path, refit, analysis=("fit.",)).reanalysis
+  with pytest.raises(output.UserError, match="fields differ: train.lr"):
+    output.Workdir(path, dict(refit, train={"lr": 2.0}), analysis=("fit.",))

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 import jax
 import numpy as np
 
-from factrecall import models, rng, sweep, tasks, train
+from factrecall import engine, models, rng, tasks, train
 
 
 @functools.lru_cache(maxsize=None)
@@ -50,7 +50,7 @@ def test_diverging_member_is_marked_and_group_goes_on():
   hps = [dict(tasks.task_values(3, 3, 4), lr=np.float32(lr), seed=np.uint32(0))
          for lr in (1e-2, 1e30)]
   setup = train.Setup(s, tasks.shape_for(hps, 8), batch=64, chunk=16)
-  res = sweep.run_group(setup, hps, sweep.StopRule(max_steps=256, target=0.99))
+  res = engine.run_group(setup, hps, engine.StopRule(max_steps=256, target=0.99))
   assert res[1]["status"] == "diverged"
   assert res[0]["status"] == "success" and np.isfinite(res[0]["curves"]["loss"]).all()
 
@@ -67,19 +67,20 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
   bookkeeping and states exactly; a checkpoint of another structure, a
   truncated file or a pickle is ignored (None), never loaded."""
   setup, hps = _small_group()
-  msh = sweep.mesh(None)
-  blk = sweep._Blocks(setup, hps, msh, 1)  # pylint: disable=protected-access
+  msh = engine.mesh(None)
+  blk = engine._Blocks(setup, hps, msh, 1)  # pylint: disable=protected-access
   blk.start([0, 1])
-  rule = sweep.StopRule(max_steps=256, target=0.99)
-  g = sweep.Group(2, rule.protocols, setup.chunk)
-  sweep.record_chunk(g, [0, 1], blk.chunk(), rule)
+  rule = engine.StopRule(max_steps=256, target=0.99)
+  g = engine.Group(2, rule.protocols, setup.chunk)
+  engine.record_chunk(g, [0, 1], blk.chunk(), rule)
   g.params[1] = blk.host_states()[1]["params"]
   states = blk.host_states()
   path = str(tmp_path / "inflight.npz")
-  sweep._save_ckpt(path, hps, setup, g, [0, 1], states)  # pylint: disable=protected-access
+  engine._save_ckpt(path, hps, setup, g, [0, 1], states)  # pylint: disable=protected-access
   tmpl = blk.member_template()
-  load = lambda hps=hps, protocols=rule.protocols, program=sweep.TRANSFORMER, tmpl=tmpl: (
-      sweep._load_ckpt(path, hps, setup, protocols, program, tmpl))  # pylint: disable=protected-access
+  def load(hps=hps, protocols=rule.protocols, program=engine.TRANSFORMER,
+           tmpl=tmpl):
+    return engine._load_ckpt(path, hps, setup, protocols, program, tmpl)  # pylint: disable=protected-access
   got = load()
   assert got is not None
   g2, live, st2 = got
@@ -94,7 +95,7 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
       jax.tree_util.tree_leaves(g2.params[1])[0],
       jax.tree_util.tree_leaves(g.params[1])[0])
   # Another model's state structure (code changed): ignored.
-  other = sweep._Blocks(train.Setup(models.TransformerShape(d=8, H=2, d_h=4, m=16),  # pylint: disable=protected-access
+  other = engine._Blocks(train.Setup(models.TransformerShape(d=8, H=2, d_h=4, m=16),  # pylint: disable=protected-access
                                     setup.task, batch=64, chunk=16), hps, msh, 1)
   assert load(tmpl=other.member_template()) is None
   # Another member count, other hyperparameters (same count), another
@@ -103,7 +104,7 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
   assert load(hps=[hps[0], dict(hps[1], lr=np.float32(3e-2))]) is None
   assert load(hps=hps[::-1]) is None
   assert load(protocols=("paper",)) is None
-  renamed = sweep.Program(train.init, train.run_chunk, train.METRICS,
+  renamed = engine.Program(train.init, train.run_chunk, train.METRICS,
                           dict(all_pairs="fixed_accuracy", paper="accuracy"),
                           ("train_loss", "loss"))
   assert load(program=renamed) is None

@@ -1,4 +1,4 @@
-"""The two ways of judging success (sweep.PROTOCOLS), worked by hand: an
+"""The two ways of judging success (engine.PROTOCOLS), worked by hand: an
 oracle model right on exactly k of N facts, the fixed test set counted by
 hand, and the decision rules on hand-written evaluation rows."""
 import dataclasses
@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from factrecall import engine
 from factrecall import models
-from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
 
@@ -99,18 +99,18 @@ def _row(acc=0.0, fixed=0.0, loss=1.0):
 
 
 def _judge_rows(rows, rule, chunk=128):
-  g = sweep.Group(1, rule.protocols)
+  g = engine.Group(1, rule.protocols)
   for row in rows:
     if g.status[0]:
       break
     g.curves[0].append(row.tolist())
     g.steps[0] += chunk
-    sweep._judge(g, 0, row, rule)  # pylint: disable=protected-access
+    engine._judge(g, 0, row, rule)  # pylint: disable=protected-access
   return g
 
 
 def test_paper_rule_by_hand():
-  rule = sweep.StopRule(max_steps=128 * 4, target=0.99,
+  rule = engine.StopRule(max_steps=128 * 4, target=0.99,
                         protocols=("paper", "all_pairs"))
   # 1013/1024 < 0.99 < 1014/1024: the original's "> 0.99" on 1024 samples.
   rows = [_row(0.5, 1013 / 1024), _row(0.9, 1014 / 1024), _row(0.95, 0.98),
@@ -123,18 +123,18 @@ def test_paper_rule_by_hand():
                                            accuracy=0.97)
   assert g.status[0] == "success" and g.steps[0] == 512
   # The paper protocol reports the maximum over evaluations.
-  rule1 = sweep.StopRule(max_steps=128 * 3, target=0.99, protocols=("paper",))
+  rule1 = engine.StopRule(max_steps=128 * 3, target=0.99, protocols=("paper",))
   g = _judge_rows([_row(0, 0.9), _row(0, 0.95), _row(0, 0.93)], rule1)
   assert g.outcome[0]["paper"] == dict(status="failed", steps=384,
                                        accuracy=0.95)
   # target 1.0 (the original trade-off's "== 1")
-  rule2 = sweep.StopRule(max_steps=128 * 3, target=1.0, protocols=("paper",))
+  rule2 = engine.StopRule(max_steps=128 * 3, target=1.0, protocols=("paper",))
   g = _judge_rows([_row(0, 1023 / 1024), _row(0, 1.0)], rule2)
   assert g.outcome[0]["paper"]["status"] == "success"
 
 
 def test_all_pairs_rule_and_stall_by_hand():
-  rule = sweep.StopRule(max_steps=128 * 10, target=0.99, patience=2,
+  rule = engine.StopRule(max_steps=128 * 10, target=0.99, patience=2,
                         protocols=("all_pairs",))
   g = _judge_rows([_row(0.5), _row(0.9), _row(0.9005), _row(0.9), _row(1.0)],
                   rule)
@@ -152,9 +152,9 @@ def test_both_protocols_from_one_group_run():
               seed=np.uint32(0)) for k in (3, 6)]
   setup = train.Setup(shape, tasks.shape_for(hps, 8), batch=64, chunk=16,
                       fixed_eval=128)
-  rule = sweep.StopRule(max_steps=96, target=0.99,
+  rule = engine.StopRule(max_steps=96, target=0.99,
                         protocols=("all_pairs", "paper"))
-  res = sweep.run_group(setup, hps, rule)
+  res = engine.run_group(setup, hps, rule)
   for r in res:
     c = r["curves"]
     for p, col in (("all_pairs", "accuracy"), ("paper", "fixed_accuracy")):
@@ -173,31 +173,31 @@ def test_both_protocols_from_one_group_run():
 
 def test_stop_rule_refuses_unknown_protocols():
   with pytest.raises(ValueError):
-    sweep.StopRule(protocols=("all",))
+    engine.StopRule(protocols=("all",))
   with pytest.raises(ValueError):
-    sweep.StopRule(protocols=("paper", "paper"))
+    engine.StopRule(protocols=("paper", "paper"))
 
 
 def test_gives_up_by_hand():
-  rule = sweep.StopRule(max_steps=1000, target=0.99, give_up_window=200,
+  rule = engine.StopRule(max_steps=1000, target=0.99, give_up_window=200,
                         give_up_margin=1.0, give_up_loss_drop=0.1)
   chunk = 100
   # Too early: the window (2 evaluations) has not passed.
-  assert not sweep.gives_up([0.5, 0.5], [1.0, 1.0], chunk, rule)
+  assert not engine.gives_up([0.5, 0.5], [1.0, 1.0], chunk, rule)
   # No gain over the window and the loss flat: gives up.
-  assert sweep.gives_up([0.5, 0.5, 0.5], [1.0, 0.99, 0.95], chunk, rule)
+  assert engine.gives_up([0.5, 0.5, 0.5], [1.0, 0.99, 0.95], chunk, rule)
   # ... unless the loss fell by at least 10% over the window.
-  assert not sweep.gives_up([0.5, 0.5, 0.5], [1.0, 0.95, 0.9], chunk, rule)
+  assert not engine.gives_up([0.5, 0.5, 0.5], [1.0, 0.95, 0.9], chunk, rule)
   # Gain 0.1 per 200 steps, gap 0.29: 580 steps needed, 700 left: goes on.
-  assert not sweep.gives_up([0.6, 0.65, 0.7], [1.0, 1.0, 1.0], chunk, rule)
+  assert not engine.gives_up([0.6, 0.65, 0.7], [1.0, 1.0, 1.0], chunk, rule)
   # Same rate with 500 steps left (margin 1): gives up.
-  assert sweep.gives_up([0.5, 0.5, 0.6, 0.65, 0.7], [1.0] * 5, chunk, rule)
+  assert engine.gives_up([0.5, 0.5, 0.6, 0.65, 0.7], [1.0] * 5, chunk, rule)
   # 300 left: gives up with margin 1, goes on with margin 2 (580 <= 600).
   best = [0.5, 0.5, 0.5, 0.5, 0.6, 0.65, 0.7]
-  assert sweep.gives_up(best, [1.0] * 7, chunk, rule)
+  assert engine.gives_up(best, [1.0] * 7, chunk, rule)
   wide = dataclasses.replace(rule, give_up_margin=2.0)
-  assert not sweep.gives_up(best, [1.0] * 7, chunk, wide)
+  assert not engine.gives_up(best, [1.0] * 7, chunk, wide)
   # At the target, or with no budget left, it never gives up.
-  assert not sweep.gives_up([0.99, 0.99, 0.995], [1.0] * 3, chunk, rule)
+  assert not engine.gives_up([0.99, 0.99, 0.995], [1.0] * 3, chunk, rule)
   off = dataclasses.replace(rule, give_up_window=0)
-  assert not sweep.gives_up([0.1] * 9, [1.0] * 9, chunk, off)
+  assert not engine.gives_up([0.1] * 9, [1.0] * 9, chunk, off)

@@ -4,7 +4,7 @@ import json
 import os
 
 from factrecall import cli
-from factrecall import sr_ratio
+from factrecall.experiments import sr_ratio
 
 
 def test_threshold_is_the_smallest_ratio_from_which_on_half_see_it():

@@ -14,11 +14,11 @@ import os
 import numpy as np
 import pytest
 
-from factrecall import capacity
 from factrecall import cli
+from factrecall import engine
 from factrecall import search as search_lib
-from factrecall import sweep
 from factrecall import train
+from factrecall.experiments import capacity
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "data",
                        "stop_fixture.json.gz")
@@ -70,7 +70,7 @@ def test_give_up_never_stops_a_member_that_succeeded_later(fixture):
   for run in fixture.values():
     cfg = _config(run["args"])
     rule = capacity.stop_rule(_default_rules(cfg))
-    col = {p: train.METRICS.index(sweep._PROTOCOL_METRIC[p])  # pylint: disable=protected-access
+    col = {p: train.METRICS.index(engine._PROTOCOL_METRIC[p])  # pylint: disable=protected-access
            for p in rule.protocols}
     for m in run["members"]:
       rows = _rows(m["curves"])
@@ -79,7 +79,7 @@ def test_give_up_never_stops_a_member_that_succeeded_later(fixture):
         best = np.maximum.accumulate(rows[:, col[p]]).tolist()
         n = o["steps"] // cfg.train.chunk
         stop = next((j for j in range(1, n + 1)
-                     if sweep.gives_up(best[:j], low[:j].tolist(),
+                     if engine.gives_up(best[:j], low[:j].tolist(),
                                        cfg.train.chunk, rule)), None)
         if o["status"] == "success":
           assert stop is None, (m["shape"], m["k"], m["lr"], p, stop)

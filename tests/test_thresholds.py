@@ -8,9 +8,9 @@ import os
 import numpy as np
 
 from factrecall import cli
-from factrecall import memories
 from factrecall import models
-from factrecall import thresholds as th
+from factrecall.experiments import associative
+from factrecall.experiments import thresholds as th
 
 
 def test_correlation_memory_worked_by_hand():
@@ -38,11 +38,11 @@ def test_correlation_memory_worked_by_hand():
 
 def test_correlation_record_counts_and_pairs_with_trained_embeddings():
   # The record's counts agree with the ranks; a seed's embeddings are the
-  # trained memory's (memories.init) for the same seed, nested in n.
+  # trained memory's (associative.init) for the same seed, nested in n.
   d, n, seed = 6, 9, 4
   x, y = th.embeddings(seed, 12, d)
-  setup = memories.Setup(models.MemoryShape(d), n_in=16, n_out=16)
-  st = memories.init(setup, memories.member_hp(n, n, 1.0, seed))
+  setup = associative.Setup(models.MemoryShape(d), n_in=16, n_out=16)
+  st = associative.init(setup, associative.member_hp(n, n, 1.0, seed))
   np.testing.assert_allclose(x, np.asarray(st["e"])[:12], atol=1e-6)
   np.testing.assert_allclose(y, np.asarray(st["u"])[:12], atol=1e-6)
   r = th.correlation_record(seed, d, n, "sphere", 0.3, x, y)

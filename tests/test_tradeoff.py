@@ -11,7 +11,7 @@ import pytest
 
 from factrecall import cli
 from factrecall import output
-from factrecall import tradeoff
+from factrecall.experiments import tradeoff
 
 
 def _preset(name=None):
@@ -249,7 +249,7 @@ def test_smoke_end_to_end_and_resume(tmp_path, capsys):
   assert "exchange_rate" in out and "facts_per_param_mlp_vs_attention" in out
   head = [l for l in out.splitlines() if l.startswith("claim ")][-1]
   assert head.split()[:5] == ["claim", "measured", "95%", "CI", "paper"]
-  assert json.load(open(wd / "config.json"))["experiment"] == "factrecall.tradeoff:run"
+  assert json.load(open(wd / "config.json"))["experiment"] == "factrecall.experiments.tradeoff:run"
   lines = open(wd / "results.jsonl").read().splitlines()
   recs = [json.loads(l) for l in lines]
   assert len(recs) == 1 * 2 * 2  # H x m x seeds

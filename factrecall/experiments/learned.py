@@ -117,7 +117,7 @@ def pairs(cfg, capacities):
   """One row per shape searched both ways: the facts each stores at
   capacity, per non-embedding parameter and per parameter counting E and U
   ((vocab + answers) * d at that capacity)."""
-  from factrecall import capacity  # pylint: disable=g-import-not-at-top
+  from factrecall.experiments import capacity  # pylint: disable=g-import-not-at-top
   p = capacity.protocols(cfg)[0]
   frozen = {_same_shape(c): c for c in capacities
             if not capacity.is_learned(c)}
@@ -160,7 +160,7 @@ def _ratio_boot(cfg, rows, per):
   per(row, frozen facts, learned facts), and its bootstrap CI: shapes
   resampled and, at each, both capacities' seeds (the CI carries their
   spread over seeds)."""
-  from factrecall import capacity  # pylint: disable=g-import-not-at-top
+  from factrecall.experiments import capacity  # pylint: disable=g-import-not-at-top
   nan2 = list(stats.NAN2)
 
   def ratio(row, ff, fl):
@@ -316,7 +316,7 @@ def add_claims(cfg, wd, summary, capacities):
 
 def _k_of(cfg, facts):
   """The searched size k whose facts(k) is `facts` (equal scaling: sqrt)."""
-  from factrecall import capacity  # pylint: disable=g-import-not-at-top
+  from factrecall.experiments import capacity  # pylint: disable=g-import-not-at-top
   if not facts:
     return 0
   k = capacity._k_for_facts(facts, cfg.task.scaling)  # pylint: disable=protected-access

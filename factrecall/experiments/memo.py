@@ -668,7 +668,7 @@ def validate(config):
 
 def run_capacity(config, wd):
   """Stored pairs vs h*d_h*d for the single-layer memory."""
-  from factrecall import memo_plots  # pylint: disable=g-import-not-at-top
+  from factrecall.experiments import memo_plots  # pylint: disable=g-import-not-at-top
   _mmap_large_blocks()
   pts = sorted({(h, d_h, d) for h in config.h_list for d_h in config.d_h_list
                 for d in config.d_list})
@@ -1058,7 +1058,7 @@ def _mmap_large_blocks(threshold=1 << 20):
 
 def run_decoys(config, wd):
   """Multi-layer MeMo with planted decoys, plus the forgetting demo."""
-  from factrecall import memo_plots  # pylint: disable=g-import-not-at-top
+  from factrecall.experiments import memo_plots  # pylint: disable=g-import-not-at-top
   _mmap_large_blocks()
   seeds = [config.seed + s for s in config.seeds]
   have = {r["key"] for r in wd.records() if r.get("experiment") ==

@@ -1,6 +1,6 @@
 """The subject/relation ratio and the hallucination stage.
 
-The training dynamics of factrecall.dynamics (the paper's linear-attention
+The training dynamics of experiments.dynamics (the paper's linear-attention
 model, or its softmax variant) at a fixed number of facts S * R, for S / R
 from below 1 to well above: the paper's picture has the relation learned
 first and the model then hallucinating (its output uniform on the
@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 
-from factrecall import dynamics
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import stats
+from factrecall.experiments import dynamics
 from factrecall.output import UserError
 
 

@@ -21,11 +21,11 @@ import os
 import numpy as np
 
 from factrecall import checks
+from factrecall import engine
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import stats
-from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
 from factrecall.output import UserError
@@ -285,10 +285,10 @@ def _train_group(cfg, wd, S, seeds, budget, full, prog):
         prog.update(max(0, budget - g.steps[i]))
     return keep
 
-  rule = sweep.StopRule(max_steps=budget, target=2.0, patience=0)
+  rule = engine.StopRule(max_steps=budget, target=2.0, patience=0)
   ckpt = os.path.join(wd.checkpoints, f"inflight_{cfg.model}_S{S}.npz")
-  res = sweep.run_group(setup, hps, rule, needed=needed, progress=prog,
-                        ckpt=ckpt)
+  res = engine.run_group(setup, hps, rule, needed=needed, progress=prog,
+                         ckpt=ckpt, ckpt_every=cfg.checkpoint_every)
   recs = []
   for seed, hp, r in zip(seeds, hps, res):
     stages = detect_stages(r["curves"], cfg.train.chunk, cfg.task.R,

@@ -15,13 +15,13 @@ answer over the fact's training-like contexts (+ a small L2 penalty).
 """
 import numpy as np
 
+from factrecall import checkpoints
 from factrecall import checks
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import stats
-from factrecall.analysis import checkpoints
-from factrecall.analysis import crosstalk
-from factrecall.analysis import neurons
+from factrecall.experiments import crosstalk
+from factrecall.experiments import neurons
 from factrecall.output import UserError
 
 

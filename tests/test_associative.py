@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from factrecall import cli
-from factrecall import memories
 from factrecall import models
 from factrecall import progress as progress_lib
 from factrecall import rng
 from factrecall import search as search_lib
+from factrecall.experiments import associative
 
 
 def test_orthogonal_embeddings_store_d_associations_in_closed_form():
@@ -36,30 +36,30 @@ def test_training_recovers_orthogonal_associations_and_masks_padding():
   # the state) reaches accuracy 1 on its N = d inputs; padded rows/classes
   # (n_in = n_out = 12 > N) are masked out of loss and accuracy.
   d, N = 6, 6
-  setup = memories.Setup(models.MemoryShape(d), n_in=12, n_out=12, chunk=32)
-  hp = memories.member_hp(N, N, 0.1, 0)
-  state = memories.init(setup, hp)
+  setup = associative.Setup(models.MemoryShape(d), n_in=12, n_out=12, chunk=32)
+  hp = associative.member_hp(N, N, 0.1, 0)
+  state = associative.init(setup, hp)
   state["e"] = state["u"] = jnp.eye(12, d)  # rows >= d are padding
-  loss0, _ = memories.loss_and_accuracy(setup, state["params"], state, hp)
-  state, m = memories.run_chunk(setup, state, hp, True)
+  loss0, _ = associative.loss_and_accuracy(setup, state["params"], state, hp)
+  state, m = associative.run_chunk(setup, state, hp, True)
   assert float(m[1]) == 1.0 and float(m[0]) < float(loss0)
   # An inactive member does not move.
-  frozen, _ = memories.run_chunk(setup, state, hp, False)
+  frozen, _ = associative.run_chunk(setup, state, hp, False)
   np.testing.assert_array_equal(frozen["params"]["W"], state["params"]["W"])
 
 
 def test_targets_and_embeddings():
-  hp = memories.member_hp(10, 4, 1.0, 0)
-  np.testing.assert_array_equal(memories.targets(hp, 12)[:10],
+  hp = associative.member_hp(10, 4, 1.0, 0)
+  np.testing.assert_array_equal(associative.targets(hp, 12)[:10],
                                 [0, 0, 0, 1, 1, 2, 2, 2, 3, 3])
-  hp = memories.member_hp(10, 10, 1.0, 0)
-  np.testing.assert_array_equal(memories.targets(hp, 10), np.arange(10))
+  hp = associative.member_hp(10, 10, 1.0, 0)
+  np.testing.assert_array_equal(associative.targets(hp, 10), np.arange(10))
   e = models.sphere_embeddings(rng.key(3), 20, 7)
   np.testing.assert_allclose(jnp.linalg.norm(e, axis=-1), 1.0, rtol=1e-5)
   # Counter-based: padding does not change a member's embeddings.
   np.testing.assert_array_equal(models.sphere_embeddings(rng.key(3), 9, 7),
                                 e[:9])
-  n = memories.solve_n_log_n(np.array([100.0, 1e4]))
+  n = associative.solve_n_log_n(np.array([100.0, 1e4]))
   np.testing.assert_allclose(n * np.log(n), [100.0, 1e4], rtol=1e-6)
 
 
@@ -92,9 +92,9 @@ def test_vmapped_search_agrees_with_one_at_a_time_search():
   cfg = _cfg()
   shape = models.MemoryShape(5)
   together, alone = {}, {}
-  caps_t = memories.search_shape(cfg, "identity", 0, shape, together,
+  caps_t = associative.search_shape(cfg, "identity", 0, shape, together,
                                  lambda r: None, _Prog(), together=True)
-  caps_a = memories.search_shape(cfg, "identity", 0, shape, alone,
+  caps_a = associative.search_shape(cfg, "identity", 0, shape, alone,
                                  lambda r: None, _Prog(), together=False)
   assert [c["N"] for c in caps_t] == [c["N"] for c in caps_a]
   assert all(c["N"] >= 5 for c in caps_t)  # at least d (orthogonal bound)
@@ -162,9 +162,9 @@ def test_rounds_split_into_groups_that_fit_memory_gib():
   small.memory_gib = 1e-9
   shape = models.MemoryShape(5)
   whole, split = {}, {}
-  caps_w = memories.search_shape(cfg, "identity", 0, shape, whole,
+  caps_w = associative.search_shape(cfg, "identity", 0, shape, whole,
                                  lambda r: None, _Prog())
-  caps_s = memories.search_shape(small, "identity", 0, shape, split,
+  caps_s = associative.search_shape(small, "identity", 0, shape, split,
                                  lambda r: None, _Prog())
   assert [c["N"] for c in caps_w] == [c["N"] for c in caps_s]
   assert all(r["group_size"] == 1 for r in split.values())
@@ -200,9 +200,9 @@ def test_slope_claims_support_the_law_on_exact_synthetic_data():
   cfg = _summary_cfg("linear", ("identity",))
   c_true = 0.9
   caps = _caps("identity", (8, 16, 32, 64, 128), 0,
-               lambda P, s: float(memories.solve_n_log_n(
+               lambda P, s: float(associative.solve_n_log_n(
                    c_true * (1 + 0.02 * (s - 1)) * P)))
-  claims, fits = memories.summarize(cfg, caps)
+  claims, fits = associative.summarize(cfg, caps)
   ids = {c["id"]: c for c in claims}
   slope, const = ids["linear_slope"], ids["linear_constant"]
   assert slope["verdict"] == "supported"
@@ -212,15 +212,15 @@ def test_slope_claims_support_the_law_on_exact_synthetic_data():
   assert abs(slope["n_slope"] - slope["n_slope_expected"]) < 0.01
   assert abs(const["measured"] - c_true) < 0.01
   assert const["verdict"] == "supported"       # 0.9 / (1 / 1.3) = 1.17
-  assert const["reference"]["value"] == memories.PAPER_GUIDES["linear"][0]
+  assert const["reference"]["value"] == associative.PAPER_GUIDES["linear"][0]
   # N = c d^2 (not the paper's law): N ln N grows faster than d^2.
-  claims, _ = memories.summarize(cfg, _caps("identity", (8, 16, 32, 64, 128),
+  claims, _ = associative.summarize(cfg, _caps("identity", (8, 16, 32, 64, 128),
                                             0, lambda P, s: 0.2 * P))
   assert {c["id"]: c for c in claims}["linear_slope"]["verdict"] == "refuted"
   # A constant far from the paper's guide is refuted.
-  claims, _ = memories.summarize(cfg, _caps(
+  claims, _ = associative.summarize(cfg, _caps(
       "identity", (8, 16, 32, 64), 0,
-      lambda P, s: float(memories.solve_n_log_n(3.0 * P))))
+      lambda P, s: float(associative.solve_n_log_n(3.0 * P))))
   assert {c["id"]: c for c in claims}["linear_constant"]["verdict"] == "refuted"
 
 
@@ -230,8 +230,8 @@ def test_fixed_regime_fits_only_capacities_above_M():
   cfg = _summary_cfg("mlp", ("identity", "fixed"))
   caps = _caps("fixed", (4, 6, 8, 16, 32), 1.0, lambda P, s: 0.8 * P)
   caps += _caps("identity", (4, 8, 16), 1.0, lambda P, s: float(
-      memories.solve_n_log_n(2.9 * P)) if P > 16 else 0)
-  claims, fits = memories.summarize(cfg, caps)
+      associative.solve_n_log_n(2.9 * P)) if P > 16 else 0)
+  claims, fits = associative.summarize(cfg, caps)
   ids = {c["id"]: c for c in claims}
   assert ids["mlp_fixed_slope"]["n_points"] == 3 * 3   # d = 8, 16, 32
   assert fits["fixed"]["n_dropped"] == 2 * 3           # d = 4, 6
@@ -255,10 +255,10 @@ def test_progress_plan_only_shrinks_and_ends_at_the_work_done(mode):
   cfg.search.mode = mode
   cfg.search.max_rounds = 40 if mode == "bisect" else 2
   shape = models.MemoryShape(5)
-  plan = memories.work_plan(cfg, [("identity", 0, shape)]).remaining()
+  plan = associative.work_plan(cfg, [("identity", 0, shape)]).remaining()
   prog = _PlanLog(plan, enabled=False)
   prog.totals = [prog.total]
-  memories.search_shape(cfg, "identity", 0, shape, {}, lambda r: None, prog)
+  associative.search_shape(cfg, "identity", 0, shape, {}, lambda r: None, prog)
   # Every member is planned at its whole budget, and its unused budget
   # leaves the plan when it stops; the rounds to come are planned from the
   # brackets' worst cases. So the plan never grows and the work done
@@ -283,9 +283,9 @@ def test_bisection_follows_the_original_search():
   cfg.search.mode, cfg.search.max_rounds = "bisect", 40
   cfg.search.resolution = 0.01
   shape = models.MemoryShape(8)
-  assert memories.first_bracket(cfg, "identity", shape) == (8, 32)
+  assert associative.first_bracket(cfg, "identity", shape) == (8, 32)
   assert search_lib.Bisection(8, 32, 0.01).planned() == len(probes) == 5
-  assert memories.new_search(cfg, "identity", shape).planned_pairs() == (
+  assert associative.new_search(cfg, "identity", shape).planned_pairs() == (
       cfg.n_seeds * 5)
   # Nothing stored: the floor d is returned untested, as in the original.
   b = search_lib.Bisection(8, 32, 0.01)
@@ -295,9 +295,9 @@ def test_bisection_follows_the_original_search():
   # The search never starts below N = d, whatever the guess.
   cfg = _cfg()
   cfg.search.guess.identity = 1e-3
-  assert memories.first_bracket(cfg, "identity", models.MemoryShape(16))[0] == 16
+  assert associative.first_bracket(cfg, "identity", models.MemoryShape(16))[0] == 16
   cfg.search.mode = "bisect"
-  assert memories.first_bracket(cfg, "identity",
+  assert associative.first_bracket(cfg, "identity",
                                 models.MemoryShape(16)) == (16, 128)
 
 
@@ -308,7 +308,7 @@ def test_log_axis_labels_are_plain_and_minor_labels_off(tmp_path):
   fig, ax = plt.subplots()
   ax.plot([20, 70], [20, 70])
   ax.set_xscale("log")
-  memories.log_axis(ax.xaxis, 20, 70)
+  associative.log_axis(ax.xaxis, 20, 70)
   fig.canvas.draw()
   lo, hi = ax.get_xlim()
   shown = lambda ticks: [t.get_text() for t in ticks

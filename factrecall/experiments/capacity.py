@@ -14,12 +14,12 @@ import numpy as np
 
 from factrecall import bits
 from factrecall import checks
+from factrecall import engine
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import search as search_lib
 from factrecall import stats
-from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
 from factrecall.output import UserError
@@ -111,7 +111,7 @@ def _k_for_facts(facts, scaling):
 def _k_for_learned(cfg, c, shape):
   """Smallest k whose facts reach c per trained parameter of a learned
   shape, E and U included (their count grows with k)."""
-  from factrecall import learned  # pylint: disable=g-import-not-at-top
+  from factrecall.experiments import learned  # pylint: disable=g-import-not-at-top
   P = models.param_count(shape)
   k = 1
   while k < cfg.search.k_max and facts_of(k, cfg.task.scaling, cfg.task.D) < (
@@ -133,7 +133,7 @@ def protocols(cfg):
   capacities make the headline claims), then, with train.compare_eval, the
   other one, read off the same training runs."""
   first = cfg.train.eval
-  rest = tuple(p for p in sweep.PROTOCOLS if p != first)
+  rest = tuple(p for p in engine.PROTOCOLS if p != first)
   return (first,) + (rest if cfg.train.compare_eval else ())
 
 
@@ -174,8 +174,8 @@ def first_brackets(cfg, shape, info, carried):
     if se.start == "paper":
       lo = prev[0] if prev else se.k_min
       out[p] = search_lib.Bracket(lo, max(lo + 1, se.k_max), se.n_candidates,
-                       se.resolution, k_min=1, k_max=se.k_max,
-                       spacing="arithmetic", ends="assume")
+                                  se.resolution, k_min=1, k_max=se.k_max,
+                                  spacing="arithmetic", ends="assume")
     else:
       lo_c, hi_c = se.lo_per_param, se.hi_per_param
       if prev:
@@ -188,13 +188,14 @@ def first_brackets(cfg, shape, info, carried):
         k_hi = _k_for_facts(hi_c * P, cfg.task.scaling)
       k_hi = min(max(k_hi, k_lo + 1), se.k_max)
       k_lo = max(1, min(k_lo, k_hi - 1))
-      out[p] = search_lib.Bracket(k_lo, k_hi, se.n_candidates, se.resolution, k_min=1,
-                       k_max=se.k_max, spacing="arithmetic", ends="soft")
+      out[p] = search_lib.Bracket(k_lo, k_hi, se.n_candidates, se.resolution,
+                                  k_min=1, k_max=se.k_max, spacing="arithmetic",
+                                  ends="soft")
   return out
 
 
 def stop_rule(cfg):
-  return sweep.StopRule(max_steps=cfg.train.max_steps,
+  return engine.StopRule(max_steps=cfg.train.max_steps,
                         target=cfg.train.target, patience=cfg.train.patience,
                         protocols=protocols(cfg),
                         give_up_window=cfg.train.give_up_window,
@@ -213,7 +214,8 @@ def run(cfg, wd):
   lrs = list(cfg.train.lrs)
   plan = search_lib.WorkPlan(
       cfg.train.max_steps,
-      [len(lrs) * _fresh_pairs(cfg, shape, info, seeds) for shape, info in shapes])
+      [len(lrs) * _fresh_pairs(cfg, shape, info, seeds)
+       for shape, info in shapes])
   prog = progress_lib.Progress(plan.remaining(), desc=f"{cfg.name}",
                                enabled=wd.is_writer)
   capacities, carried = [], {}
@@ -242,7 +244,7 @@ def run(cfg, wd):
 
     rnd = search_lib.drive(search, cfg.search.max_rounds, run_round, plan,
                            prog)
-    sweep.release_compiled()
+    engine.release_compiled()
     entry = dict(shape=shape.name(), d=shape.d, d_h=shape.d_h, m=shape.m,
                  params=models.param_count(shape), rounds=rnd,
                  curve=curve_of(info), **info)
@@ -267,7 +269,7 @@ def run(cfg, wd):
   summary = summarize(cfg, frozen)
   add_bits(cfg, summary, frozen, list(done.values()))
   if len(frozen) < len(capacities):
-    from factrecall import learned  # pylint: disable=g-import-not-at-top
+    from factrecall.experiments import learned  # pylint: disable=g-import-not-at-top
     learned.add_claims(cfg, wd, summary, capacities)
   if wd.is_writer:
     bits.plot(wd.figure("bits_per_param"), {cfg.name: summary["bits"]})
@@ -332,7 +334,7 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
                           for i in range(len(g.status)) if not g.status[i]))
     prog.set_total(prog.done + setup.chunk * len(live) + plan.remaining())
 
-  res = sweep.run_group(setup, hps, rule, needed=needed,
+  res = engine.run_group(setup, hps, rule, needed=needed,
                         ckpt=ckpt, progress=prog,
                         on_chunk=replan, ckpt_every=cfg.checkpoint_every,
                         keep_params=cfg.save_models or learn)
@@ -347,10 +349,10 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
         steps=r["steps"], status=r["status"], outcomes=r["outcomes"],
         round=rnd, chunk=cfg.train.chunk, curves=r["curves"], **info))
     if learn:
-      from factrecall import learned  # pylint: disable=g-import-not-at-top
+      from factrecall.experiments import learned  # pylint: disable=g-import-not-at-top
       recs[-1].update(learned.record_fields(setup, hp, r))
     if cfg.save_models and r["status"] == "success" and wd.is_writer:
-      from factrecall.analysis import checkpoints  # pylint: disable=g-import-not-at-top
+      from factrecall import checkpoints  # pylint: disable=g-import-not-at-top
       base = os.path.join(wd.checkpoints, "models",
                           recs[-1]["key"].replace("|", "_"))
       os.makedirs(os.path.dirname(base), exist_ok=True)
@@ -397,7 +399,8 @@ def _resampled_facts(cfg, q, rng):
     return q["facts"]
   n = len(next(iter(table.values())))
   idx = rng.integers(0, n, n)
-  k, _ = search_lib.band_capacity({k: [v[i] for i in idx] for k, v in table.items()})
+  k, _ = search_lib.band_capacity(
+      {k: [v[i] for i in idx] for k, v in table.items()})
   return facts_of(k, cfg.task.scaling, cfg.task.D)
 
 

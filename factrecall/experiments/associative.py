@@ -22,13 +22,13 @@ import optax
 
 from factrecall import bits
 from factrecall import checks
+from factrecall import engine
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import rng
 from factrecall import search as search_lib
 from factrecall import stats
-from factrecall import sweep
 from factrecall.checks import Bool, Int, OneOf, Real, Seq
 from factrecall.output import UserError
 
@@ -106,7 +106,7 @@ def run_chunk(setup, state, hp, active):
 # The memories' members run through the same engine as the transformers':
 # their state is the parameters, Adam's moments and the fixed embeddings;
 # an evaluation is (loss, accuracy) over the member's N inputs.
-PROGRAM = sweep.Program(init, run_chunk, ("loss", "accuracy"),
+PROGRAM = engine.Program(init, run_chunk, ("loss", "accuracy"),
                         {"all_pairs": "accuracy"}, ("loss",))
 
 
@@ -130,7 +130,7 @@ def member_hp(N, M, lr, seed):
 
 def run_group(setup, hps, rule, needed=None, progress=None, step_cost=None,
               ckpt=None, ckpt_every=30.0, on_chunk=None):
-  """Trains members hps together through sweep.run_group (PROGRAM).
+  """Trains members hps together through engine.run_group (PROGRAM).
 
   needed(group) -> indices still worth training lets the caller skip the
   rest; ckpt: the in-flight checkpoint's path (None: none); progress is
@@ -138,7 +138,7 @@ def run_group(setup, hps, rule, needed=None, progress=None, step_cost=None,
   Returns per member status, accuracy (last evaluation), best_accuracy,
   loss (last evaluation) and steps.
   """
-  res = sweep.run_group(
+  res = engine.run_group(
       setup, hps, rule, program=PROGRAM, needed=needed, progress=progress,
       step_cost=step_cost or step_flops(setup), ckpt=ckpt,
       ckpt_every=ckpt_every, on_chunk=on_chunk)
@@ -260,7 +260,7 @@ def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True,
   Returns one dict per seed with N (capacity, 0 if none), N_fail, rounds.
   """
   tr = cfg.train
-  rule = sweep.StopRule(max_steps=tr.max_steps, target=tr.target,
+  rule = engine.StopRule(max_steps=tr.max_steps, target=tr.target,
                         patience=tr.patience)
   search = new_search(cfg, regime, shape)
   plan = plan or work_plan(cfg, [(regime, ratio, shape)])
@@ -609,7 +609,7 @@ def run(cfg, wd):
   for regime, ratio, shape in grid:
     caps += search_shape(cfg, regime, ratio, shape, done, wd.append, prog,
                          ckpt_dir=wd.checkpoints, plan=plan)
-    sweep.release_compiled()  # this shape's programs are not needed again
+    engine.release_compiled()  # this shape's programs are not needed again
   prog.close()
   claims, fits = summarize(cfg, caps)
   rows = bits.memory_rows(caps, list(done.values()), cfg.n_fixed)

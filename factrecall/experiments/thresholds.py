@@ -8,8 +8,8 @@ random embeddings x_i, y_i (i < n):
 
   * the correlation-matrix memory W = sum_i y_i x_i^T (no training): the
     score of candidate j for key i is y_j^T W x_i;
-  * the trained linear memory of factrecall.memories (full-batch Adam on
-    cross-entropy, the same embeddings for the same seed), counted as
+  * the trained linear memory of the associative-memory experiment
+    (experiments.associative: full-batch Adam on cross-entropy, the same embeddings for the same seed), counted as
     all-correct if its accuracy reaches 1 at an evaluation within the step
     budget.
 
@@ -26,13 +26,13 @@ import jax
 import numpy as np
 
 from factrecall import checks
-from factrecall import memories
+from factrecall import engine
 from factrecall import models
 from factrecall import output
 from factrecall import rng
 from factrecall import stats
-from factrecall import sweep
 from factrecall.checks import Int, OneOf, Real, Seq
+from factrecall.experiments import associative
 
 # ---------------------------------------------------------------- memories
 
@@ -49,9 +49,9 @@ def _embeddings(seed, n, d, kind):
 
 def embeddings(seed, n, d, kind="sphere"):
   """(x, y) of one seed, n x d each, float64: the keys and targets that
-  factrecall.memories.init draws for the same seed (unit sphere), or
-  isotropic Gaussian rows N(0, I / d). Counter-based: the first n rows do not
-  depend on n, so a seed's memories at different loads are nested."""
+  associative.init draws for the same seed (unit sphere), or isotropic
+  Gaussian rows N(0, I / d). Counter-based: the first n rows do not depend
+  on n, so a seed's memories at different loads are nested."""
   x, y = _embeddings(np.uint32(seed), int(n), int(d), kind)
   return np.asarray(x, np.float64), np.asarray(y, np.float64)
 
@@ -226,7 +226,7 @@ def slope_fit(x, fits, key="mid", n_boot=500, seed=0):
 
 def n_grid(d, loads, n_min=2):
   """Distinct association counts n = round(N with N ln N = load * d^2)."""
-  ns = sorted({max(n_min, int(round(float(memories.solve_n_log_n(v * d * d)))))
+  ns = sorted({max(n_min, int(round(float(associative.solve_n_log_n(v * d * d)))))
                for v in loads})
   return ns
 
@@ -259,10 +259,10 @@ def run_correlation(cfg, done, append):
 
 def run_trained(cfg, done, append, ckpt_dir=None):
   """Every (d, n, seed) of the trained linear memory, through
-  factrecall.memories.run_group (accuracy 1 counts as all-correct); each
-  group checkpointed in flight under ckpt_dir (None: not)."""
+  associative.run_group (accuracy 1 counts as all-correct); each group
+  checkpointed in flight under ckpt_dir (None: not)."""
   t = cfg.trained
-  rule = sweep.StopRule(max_steps=t.max_steps, target=1.0, patience=0)
+  rule = engine.StopRule(max_steps=t.max_steps, target=1.0, patience=0)
   key = lambda d, n, s: f"trained|d{d}|n{n}|s{s}"
   out = []
   for d in t.d_list:
@@ -272,12 +272,12 @@ def run_trained(cfg, done, append, ckpt_dir=None):
     for n in ns:
       for s in seeds(cfg, t.n_seeds):
         if key(d, n, s) not in done:
-          by_bucket.setdefault(memories.size_bucket(n), []).append((n, s))
+          by_bucket.setdefault(associative.size_bucket(n), []).append((n, s))
     for n_in, members in sorted(by_bucket.items()):
-      setup = memories.Setup(shape, n_in=n_in, n_out=n_in, chunk=t.chunk)
-      hps = [memories.member_hp(n, n, t.lr, s) for n, s in members]
+      setup = associative.Setup(shape, n_in=n_in, n_out=n_in, chunk=t.chunk)
+      hps = [associative.member_hp(n, n, t.lr, s) for n, s in members]
       ckpt = ckpt_dir and os.path.join(ckpt_dir, f"inflight_d{d}_n{n_in}.npz")
-      res = memories.run_group(setup, hps, rule, ckpt=ckpt,
+      res = associative.run_group(setup, hps, rule, ckpt=ckpt,
                                ckpt_every=cfg.checkpoint_every)
       recs = [dict(key=key(d, n, s), memory="trained", d=d, n=n, seed=s,
                    load=n * math.log(n) / d ** 2, alpha=n / d ** 2, lr=t.lr,
@@ -343,7 +343,7 @@ def summarize(cfg, corr, trained):
     big = top1[ds[-1]]
     k, k_ci = slope_fit(ds, [top1[d] for d in ds], n_boot=cfg.fit.n_boot,
                         seed=cfg.seed)
-    n_star = [memories.solve_n_log_n(top1[d]["mid"] * d * d) for d in ds
+    n_star = [associative.solve_n_log_n(top1[d]["mid"] * d * d) for d in ds
               if np.isfinite(top1[d]["mid"])]
     alt = float(np.mean([1.0 / math.log(v) for v in n_star])) if n_star \
         else float("nan")
@@ -416,7 +416,7 @@ def summarize(cfg, corr, trained):
     ds = sorted(top1)
     big, big99 = top1[ds[-1]], a99[ds[-1]]
     t = cfg.trained
-    proto = (f"{cfg.embeddings} embeddings as factrecall.memories, Adam lr "
+    proto = (f"{cfg.embeddings} embeddings as linear_memory, Adam lr "
              f"{t.lr:g}, {t.max_steps} full-batch steps, all-correct if "
              f"accuracy 1 at a check every {t.chunk} steps; d = "
              f"{', '.join(map(str, ds))}, {t.n_seeds} seeds per load")
@@ -459,8 +459,8 @@ def summarize(cfg, corr, trained):
         output.interval_verdict(big99["mid_ci"], LINEAR_99 / g, LINEAR_99 * g),
         per_d=_per_d(a99), linear_memory_constant=LINEAR_99,
         reference=output.reference(
-            memories.PAPER_GUIDES["linear"][0],
-            memories.PAPER_GUIDES["linear"][1])))
+            associative.PAPER_GUIDES["linear"][0],
+            associative.PAPER_GUIDES["linear"][1])))
   return claims, fits
 
 
@@ -522,7 +522,7 @@ def plot(base, corr, trained, fits, list_frac):
                    label="extreme-value limit 1/8")
     ax.set_xscale("log")
     xs_all = [r[field] for r in recs]
-    memories.log_axis(ax.xaxis, min(xs_all), max(xs_all))
+    associative.log_axis(ax.xaxis, min(xs_all), max(xs_all))
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("P(every association retrieved)")
@@ -575,8 +575,8 @@ def validate(cfg):
       worst = max(worst, 8.0 * (3 * n * n + 4 * n * d))  # scores, ranks
   if "trained" in cfg.memories:
     for d in t.d_list:
-      n = memories.size_bucket(n_grid(d, [t.load_range[1]])[-1])
-      worst = max(worst, t.n_seeds * memories.member_bytes(
+      n = associative.size_bucket(n_grid(d, [t.load_range[1]])[-1])
+      worst = max(worst, t.n_seeds * associative.member_bytes(
           models.MemoryShape(int(d)), n, n))
   checks.check_memory(worst, cfg.memory_gib,
                       "correlation/trained d_list and load_range", "one size")

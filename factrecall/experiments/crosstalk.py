@@ -30,12 +30,12 @@ import functools
 
 import numpy as np
 
+from factrecall import checkpoints
 from factrecall import checks
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import stats
 from factrecall import tasks
-from factrecall.analysis import checkpoints
 from factrecall.checks import Int, Real, Seq
 
 SITES = ("h", "hidden")

@@ -19,11 +19,11 @@ import numpy as np
 
 from factrecall import bits
 from factrecall import checks
+from factrecall import engine
 from factrecall import models
 from factrecall import output
 from factrecall import progress as progress_lib
 from factrecall import stats
-from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
 
@@ -349,7 +349,7 @@ def _key(shape, seed):
 def run(cfg, wd):
   """Trains the grid (resuming recorded members), fits, claims, heatmap."""
   done = {r["key"]: r for r in wd.records()}
-  rule = sweep.StopRule(max_steps=cfg.train.max_steps, target=cfg.train.target,
+  rule = engine.StopRule(max_steps=cfg.train.max_steps, target=cfg.train.target,
                         patience=cfg.train.patience,
                         protocols=(cfg.train.eval,))
   seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
@@ -365,7 +365,7 @@ def run(cfg, wd):
       done[r["key"]] = r
     # Every cell is its own shape: drop its executables (72 cells kept
     # resident took the default's peak memory from 0.9 to 2.5 GiB).
-    sweep.release_compiled()
+    engine.release_compiled()
   prog.close()
   summary = summarize(cfg, list(done.values()))
   add_bits(cfg, summary, list(done.values()))
@@ -393,7 +393,7 @@ def _run_cell(cfg, wd, shape, seeds, rule, prog):
 
   prog.update(0, note=shape.name())
   ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}.npz")
-  res = sweep.run_group(setup, hps, rule, ckpt=ckpt,
+  res = engine.run_group(setup, hps, rule, ckpt=ckpt,
                         progress=prog, on_chunk=credit,
                         ckpt_every=cfg.checkpoint_every)
   t, mo = cfg.task, cfg.model

@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from factrecall import engine
 from factrecall import models
 from factrecall import output
-from factrecall import sweep
 from factrecall import tasks
 from factrecall import train
 
@@ -133,11 +133,11 @@ def train_models(cfg, wd, progress=None):
     hp = dict(tv, lr=np.float32(tr.lr), seed=np.uint32(seed))
     setup = train.Setup(model=shape, task=tasks.shape_for([hp], t.T, pad=False),
                         batch=tr.batch, chunk=tr.chunk)
-    rule = sweep.StopRule(max_steps=tr.max_steps, target=tr.target)
+    rule = engine.StopRule(max_steps=tr.max_steps, target=tr.target)
     ckpt = os.path.join(wd.checkpoints, f"inflight_{name}.npz")
-    res = sweep.run_group(setup, [hp], rule, keep_params=True,
-                          ckpt=ckpt if wd.is_writer else None,
-                          progress=progress)[0]
+    # every process gets the path: all restore it and take part in saving
+    res = engine.run_group(setup, [hp], rule, keep_params=True, ckpt=ckpt,
+                           progress=progress)[0]
     member = Member(setup, hp, res["params"], {})
     rec = model_record(name, member, res)
     member.info = rec

@@ -1,13 +1,14 @@
-"""Runs groups of equal-shape members as one vmapped, sharded program.
+"""The engine every trained member runs through: groups of equal-shape
+members as one vmapped, sharded program.
 
 `run_group` trains a list of members that share a setup (a jit cache key)
 under `jax.vmap` in one jitted chunk function of a `Program` (the
 transformer's by default; the associative memories bring their own), the
-ensemble axis sharded over every device. Between chunks the host loop decides who is finished (target reached,
-stalled, diverged, budget spent, or no longer needed by the caller), drops
-finished members (ensemble sizes bucketed to limit recompiles), checkpoints
-the group, and drives the progress bar. Every member's numbers are independent
-of the others in its group.
+ensemble axis sharded over every device. Between chunks the host loop
+decides who is finished (target reached, stalled, diverged, budget spent,
+or no longer needed by the caller), repacks the live members into fewer
+blocks, checkpoints the group, and drives the progress bar. Every member's
+numbers are independent of the others in its group.
 """
 import copy
 import dataclasses
