@@ -966,7 +966,8 @@ def authors_scores():
   """{(d, decoys, layers): [score per iteration]} of the authors' table."""
   import json  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
-  path = os.path.join(os.path.dirname(__file__), "data", _AUTHORS_FILE)
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__))), "data", _AUTHORS_FILE)
   with open(path) as f:
     raw = json.load(f)
   return {tuple(int(v) for v in k.split(",")): s
