@@ -296,3 +296,16 @@ def test_bad_field_is_one_line_error(capsys):
                         "of h=4") and "\n" not in err
   assert cli.entry(["--config=memo_decoys:smoke", "--config.gain_layers=1,4"]) == 2
   assert "gain_layers=(1, 4)" in capsys.readouterr().err
+
+
+def test_capacity_threshold_is_exact_at_ties():
+  # score = hits / (2 batch) must be strictly above the threshold: 36 of 40
+  # is 0.9 exactly and does not pass (jnp.mean's float32 rounded it above).
+  assert memo.min_hits(0.9, 20) == 37 and memo.min_hits(0.9, 50) == 91
+  assert memo.min_hits(0.7, 20) == 29  # 0.7 as written, not the float below
+  assert memo.min_hits(0.5, 1) == 2
+  assert not bool(memo.passes(jnp.int32(36), 0.9, 20))
+  assert bool(memo.passes(jnp.int32(37), 0.9, 20))
+  # the authors' float64 mean at the ties of batch 20
+  for a, b in ((16, 20), (17, 19), (18, 18)):
+    assert not (a / 20 + b / 20) / 2 > 0.9

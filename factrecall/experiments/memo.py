@@ -20,6 +20,7 @@ Two memories share the verbs:
 The experiment runners (`run_capacity`, `run_decoys`) are at the end.
 """
 import dataclasses
+import fractions
 import functools
 import math
 import re
@@ -459,6 +460,24 @@ def _random_batch(key, k, batch, H, vocab):
   return ctx_BxH, next_B
 
 
+def min_hits(threshold, batch):
+  """The fewest right predictions among the 2 * batch scored (the first
+  batch and the current one) whose score (acc_first + acc_cur) / 2 is above
+  threshold, in exact arithmetic: a score that ties the threshold does not
+  pass (float32 rounding of the mean decided ties, and differently in two
+  fusions of one program). The threshold is taken as the decimal it is
+  written as (0.7, not the binary float just below it); the authors' loop
+  compares a float64 mean, which agrees with this at every tie of batch
+  20 and 50."""
+  exact = fractions.Fraction(repr(float(threshold)))
+  return math.floor(exact * 2 * batch) + 1
+
+
+def passes(hits, threshold, batch):
+  """score > threshold, from the integer count of right predictions."""
+  return hits >= min_hits(threshold, batch)
+
+
 @functools.lru_cache(maxsize=None)
 def _capacity_fns(batch, H, N, D, vocab, chunk, threshold, max_batches):
   """Jitted (init, step) for a (seeds x points) grid of equal N = h*d_h, D."""
@@ -481,7 +500,8 @@ def _capacity_fns(batch, H, N, D, vocab, chunk, threshold, max_batches):
     acc_first = jnp.mean(pred[:batch] == st["n_first"])
     acc_cur = jnp.mean(pred[batch:] == nxt)
     score = (acc_first + acc_cur) / 2
-    ok = score > threshold
+    ok = passes(jnp.sum(pred[:batch] == st["n_first"]) +
+                jnp.sum(pred[batch:] == nxt), threshold, batch)
     live = ~st["done"]
     new = dict(st)
     new["score_ok"] = jnp.where(live & ok, score, st["score_ok"])
