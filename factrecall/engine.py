@@ -50,7 +50,11 @@ class Program:
   accuracy: {protocol: the metric its success is judged on};
   finite: the metrics (losses) whose NaN or inf means "diverged";
   idle: optional, what chunk returns for an inactive member without
-  computing it (then padded blocks cost nothing).
+  computing it (then padded blocks cost nothing);
+  shared: init, chunk and idle take one more argument, a tree of arrays
+  every member of the group reads (run_group's `shared`, replicated on
+  every device, neither copied per member nor checkpointed: e.g. large
+  fixed tables rebuilt from a seed).
   """
   init: object
   chunk: object
@@ -58,6 +62,7 @@ class Program:
   accuracy: dict
   finite: tuple
   idle: object = None
+  shared: bool = False
 
 
 TRANSFORMER = Program(train.init, train.run_chunk, train.METRICS,
@@ -118,7 +123,7 @@ def default_width():
   return 1 if jax.devices()[0].platform == "cpu" else 32
 
 
-def blocked(f, width, idle=None):
+def blocked(f, width, idle=None, n_shared=0):
   """f over a leading ensemble axis as lax.map over blocks of vmap(f, width).
 
   The per-member program depends only on width, so a member's numbers do not
@@ -128,33 +133,42 @@ def blocked(f, width, idle=None):
   and a block whose members are all inactive (the padding of a last block)
   returns vmap(idle)(*args) instead of computing f: a padded slot costs
   nothing, so its core is free for the other devices' blocks.
+  n_shared: the last n_shared arguments have no ensemble axis; every member
+  sees them whole (the flag is then the last argument before them).
   """
   def g(*args):
+    if n_shared:
+      args, shared = args[:-n_shared], args[-n_shared:]
+      member = lambda *a: f(*a, *shared)
+      rest = idle and (lambda *a: idle(*a, *shared))
+    else:
+      member, rest = f, idle
     n = jax.tree_util.tree_leaves(args)[0].shape[0]
     split = lambda a: a.reshape((n // width, width) + a.shape[1:])
-    if idle is None:
-      body = lambda xs: jax.vmap(f)(*xs)
+    if rest is None:
+      body = lambda xs: jax.vmap(member)(*xs)
     else:
-      body = lambda xs: jax.lax.cond(jnp.any(xs[-1]), jax.vmap(f),
-                                     jax.vmap(idle), *xs)
+      body = lambda xs: jax.lax.cond(jnp.any(xs[-1]), jax.vmap(member),
+                                     jax.vmap(rest), *xs)
     out = jax.lax.map(body, jax.tree_util.tree_map(split, args))
     return jax.tree_util.tree_map(
         lambda a: a.reshape((n,) + a.shape[2:]), out)
   return g
 
 
-def ensemble_jit(f, n_args, msh, width, donate_argnums=(), idle=None):
+def ensemble_jit(f, n_args, msh, width, donate_argnums=(), idle=None,
+                 n_shared=0):
   """jit of f over a leading ensemble axis of its n_args arguments, sharded
   over msh's devices, each device running `blocked(f, width, idle)` on its
-  shard.
+  shard; n_shared more arguments follow, replicated on every device.
 
   Every member runs the same per-member program whatever the number of
   devices or members (jit(vmap(f)) over a sharded ensemble would compile a
   program per local ensemble size, and XLA:CPU's kernels round differently
   for different sizes).
   """
-  spec = tuple([P("ens")] * n_args)
-  return jax.jit(jax.shard_map(blocked(f, width, idle), mesh=msh,
+  spec = tuple([P("ens")] * n_args + [P()] * n_shared)
+  return jax.jit(jax.shard_map(blocked(f, width, idle, n_shared), mesh=msh,
                                in_specs=spec, out_specs=P("ens"),
                                check_vma=False),
                  donate_argnums=donate_argnums)
@@ -166,9 +180,11 @@ def _compiled(setup, msh, width, program=TRANSFORMER):
   # No buffer donation: the state before a chunk must survive an interrupt
   # so that it can be checkpointed.
   idle = program.idle and functools.partial(program.idle, setup)
-  return (ensemble_jit(functools.partial(program.init, setup), 1, msh, width),
+  sh = int(program.shared)
+  return (ensemble_jit(functools.partial(program.init, setup), 1, msh, width,
+                       n_shared=sh),
           ensemble_jit(functools.partial(program.chunk, setup), 3, msh,
-                       width, idle=idle))
+                       width, idle=idle, n_shared=sh))
 
 
 def release_compiled():
@@ -244,7 +260,8 @@ class Group:
 
 def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
               ckpt=None, progress=None, step_cost=1, ckpt_every=30.0,
-              keep_params=False, on_chunk=None, devices=None, width=None):
+              keep_params=False, on_chunk=None, devices=None, width=None,
+              shared=None):
   """Trains members hps (list of dicts of scalars) sharing `setup`, each
   running `program`.
 
@@ -266,12 +283,13 @@ def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
   keep_params, the final params.
   on_chunk(group, live) is called after each chunk's decisions (live: the
   members that ran it), before progress is credited step_cost per
-  member-step of the chunk.
+  member-step of the chunk. shared: the tree a program with shared=True
+  reads (the same for every member; a checkpoint does not hold it).
   """
   n = len(hps)
   msh = mesh(devices)
   width = width or default_width()
-  blk = _Blocks(setup, hps, msh, width, program)
+  blk = _Blocks(setup, hps, msh, width, program, shared)
   g, live = None, None
   writer = jax.process_index() == 0
   saved = None
@@ -331,11 +349,14 @@ class _Blocks:
   """The live members' states, packed in blocks of `size` members; block b
   holds members ids[b] (padded with a copy of its first member, inactive)."""
 
-  def __init__(self, setup, hps, msh, width, program=TRANSFORMER):
+  def __init__(self, setup, hps, msh, width, program=TRANSFORMER,
+               shared=None):
     self.hps = hps
     self.size = msh.devices.size * width
     self.shard = NamedSharding(msh, P("ens"))
     self.init_fn, self.chunk_fn = _compiled(setup, msh, width, program)
+    self.extra = (put_global(shared, NamedSharding(msh, P())),) if (
+        program.shared) else ()
     self.ids, self.states = [], []
 
   def _pack(self, live):
@@ -350,13 +371,14 @@ class _Blocks:
   def start(self, live):
     self._pack(live)
     self.states = [self.init_fn(self._put(stack_hps(
-        [self.hps[i] for i in self._padded(ids)]))) for ids in self.ids]
+        [self.hps[i] for i in self._padded(ids)])), *self.extra)
+                   for ids in self.ids]
 
   def member_template(self):
     """{"state", "params"}: (treedef, [(shape, dtype) per leaf]) of one
     member's state and of its params (a checkpoint must match them)."""
     hp = stack_hps([self.hps[0]] * self.size)
-    out = jax.eval_shape(self.init_fn, hp)
+    out = jax.eval_shape(self.init_fn, hp, *self.extra)
     def spec(tree):
       leaves, treedef = jax.tree_util.tree_flatten(tree)
       return treedef, [(tuple(a.shape[1:]), np.dtype(a.dtype)) for a in leaves]
@@ -375,7 +397,7 @@ class _Blocks:
     for ids, st in zip(self.ids, self.states):  # dispatched asynchronously
       hp = self._put(stack_hps([self.hps[i] for i in self._padded(ids)]))
       act = self._put(np.arange(self.size) < len(ids))
-      outs.append(self.chunk_fn(st, hp, act))
+      outs.append(self.chunk_fn(st, hp, act, *self.extra))
     self.states = [st for st, _ in outs]
     rows = []
     for ids, (_, m) in zip(self.ids, outs):

@@ -12,9 +12,11 @@ from tests import test_resume
 
 CASES = {
     "capacity": test_resume.ARGS,
-    # associative.py trained the ensemble as jit(vmap) over a sharded axis, so a
-    # member's numbers depended on how many members shared its device.
+    # The associative memories once trained the ensemble as jit(vmap) over a
+    # sharded axis, so a member's numbers depended on how many members
+    # shared its device; they now run through the engine, as MeMo does.
     "linear_memory": ["--config=linear_memory:smoke"],
+    "memo_capacity": ["--config=memo_capacity:smoke"],
 }
 
 

@@ -122,6 +122,13 @@ def test_padded_key_dims_give_same_predictions():
       memo.retrieve(memo.memorize(base, ctx, nxt), ctx))
 
 
+class _NoProgress:
+  done = total = 0.0
+
+  def update(self, *a, **k):
+    pass
+
+
 class _FixedRng:
   """A stand-in for np.random.Generator whose integers() returns given j."""
 
@@ -309,3 +316,37 @@ def test_capacity_threshold_is_exact_at_ties():
   # the authors' float64 mean at the ties of batch 20
   for a, b in ((16, 20), (17, 19), (18, 18)):
     assert not (a / 20 + b / 20) / 2 > 0.9
+
+
+def test_capacity_member_through_the_engine_matches_a_plain_loop(tmp_path):
+  """One point of the capacity run, stored batch by batch with the memory's
+  own verbs (memorize, retrieve) in a Python loop, stops at the batch and
+  with the accuracies the engine's member recorded."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from factrecall import output  # pylint: disable=g-import-not-at-top
+  cfg = ml_collections.ConfigDict(dict(
+      batch=10, vocab=300, chunk=128, threshold=0.9, max_batches=60,
+      checkpoint_every=30.0))
+  (h, d_h, d), seed = (2, 8, 32), 3
+  wd = output.Workdir(str(tmp_path / "wd"), {})
+  rec, = memo._capacity_group(cfg, wd, [(h, d_h, d)], seed, _NoProgress())
+  k_in, k_out, k_data = jax.random.split(jax.random.key(seed), 3)
+  mem = memo.SingleLayer(memo.gaussian_table(k_in, 300, d_h),
+                         memo.gaussian_table(k_out, 300, d),
+                         jnp.zeros((h * d_h, d)), h, d_h, 128)
+  first = memo._random_batch(k_data, 1, 10, h, 300)
+  stored, k = 0, 0
+  while k < cfg.max_batches:
+    k += 1
+    ctx, nxt = memo._random_batch(k_data, k, 10, h, 300)
+    mem = memo.memorize(mem, ctx, nxt)
+    hits_first = int(jnp.sum(memo.retrieve(mem, first[0]) == first[1]))
+    hits_cur = int(jnp.sum(memo.retrieve(mem, ctx) == nxt))
+    if not (hits_first + hits_cur) / 20 > 0.9:
+      break
+    stored = k * 10
+  assert k < cfg.max_batches  # the memory filled up within the budget
+  assert (rec["status"], rec["stored"], rec["steps"]) == ("ok", stored, k)
+  # the same right predictions (the accuracies are float32 means of them)
+  assert round(rec["acc_first"] * 10, 4) == hits_first
+  assert round(rec["acc_cur"] * 10, 4) == hits_cur

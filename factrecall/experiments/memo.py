@@ -23,6 +23,7 @@ import dataclasses
 import fractions
 import functools
 import math
+import os
 import re
 import time
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from factrecall import bits
 from factrecall import checks
+from factrecall import engine
 from factrecall import output
 from factrecall import progress
 from factrecall import stats
@@ -478,100 +480,118 @@ def passes(hits, threshold, batch):
   return hits >= min_hits(threshold, batch)
 
 
-@functools.lru_cache(maxsize=None)
-def _capacity_fns(batch, H, N, D, vocab, chunk, threshold, max_batches):
-  """Jitted (init, step) for a (seeds x points) grid of equal N = h*d_h, D."""
-
-  def member_init(emb_in, emb_out, key, h, d_h):
-    mem = SingleLayer(emb_in, emb_out, jnp.zeros((N, D)), h, d_h, chunk)
-    ctx, nxt = _random_batch(key, 1, batch, H, vocab)
-    f32 = jnp.float32(0)
-    return dict(C=mem.C_NxD, k_first=keys(mem, ctx), n_first=nxt,
-                done=jnp.bool_(False), stored=jnp.int32(0),
-                batches=jnp.int32(0), failed=jnp.bool_(False),
-                acc_first=f32, acc_cur=f32, score_ok=jnp.float32(1))
-
-  def member_step(st, emb_in, emb_out, key, h, d_h, k):
-    mem = SingleLayer(emb_in, emb_out, st["C"], h, d_h, chunk)
-    ctx, nxt = _random_batch(key, k, batch, H, vocab)
-    k_BxN = keys(mem, ctx)
-    mem = store(mem, k_BxN, nxt)
-    pred = predict(mem, jnp.concatenate([st["k_first"], k_BxN]))
-    acc_first = jnp.mean(pred[:batch] == st["n_first"])
-    acc_cur = jnp.mean(pred[batch:] == nxt)
-    score = (acc_first + acc_cur) / 2
-    ok = passes(jnp.sum(pred[:batch] == st["n_first"]) +
-                jnp.sum(pred[batch:] == nxt), threshold, batch)
-    live = ~st["done"]
-    new = dict(st)
-    new["score_ok"] = jnp.where(live & ok, score, st["score_ok"])
-    new["C"] = jnp.where(live, mem.C_NxD, st["C"])
-    new["stored"] = jnp.where(live & ok, k * batch, st["stored"])
-    new["batches"] = jnp.where(live, k, st["batches"])
-    new["failed"] = st["failed"] | (live & ~ok)
-    new["acc_first"] = jnp.where(live, acc_first, st["acc_first"])
-    new["acc_cur"] = jnp.where(live, acc_cur, st["acc_cur"])
-    new["done"] = st["done"] | ~ok | (k >= max_batches)
-    return new
-
-  # Inner vmap: points of one seed share the tables and the data key.
-  init = jax.vmap(jax.vmap(member_init, (None, None, None, 0, 0)),
-                  (0, 0, 0, 0, 0))
-  step = jax.vmap(jax.vmap(member_step, (0, None, None, None, 0, 0, None)),
-                  (0, 0, 0, 0, 0, 0, None))
-  return jax.jit(init), jax.jit(step, donate_argnums=0)
+@dataclasses.dataclass(frozen=True)
+class CapacitySetup:
+  """Static part of one capacity group (a jit cache key): keys of N = the
+  group's largest h*d_h (zero-padded), contexts of H = its largest h
+  tokens, D-dim values; one batch of pairs stored per engine chunk."""
+  batch: int
+  H: int
+  N: int
+  D: int
+  vocab: int
+  vocab_chunk: int
+  threshold: float
+  chunk: int = 1  # batches stored between evaluations (the engine's steps)
 
 
-def _capacity_group(cfg, points, seeds, prog):
-  """Runs every (point, seed) of one (N, D) shape; returns records."""
+def _capacity_memory(setup, tables, C, hp):
+  return SingleLayer(tables["emb_in"], tables["emb_out"], C, hp["h"],
+                     hp["d_h"], setup.vocab_chunk)
+
+
+def _data_key(hp):
+  return jax.random.split(jax.random.key(hp["seed"]), 3)[2]
+
+
+def capacity_init(setup, hp, tables):
+  """A member's state: an empty memory, the first batch's keys (scored at
+  every later batch too), its batch count, and its last passing batch."""
+  mem = _capacity_memory(setup, tables, jnp.zeros((setup.N, setup.D)), hp)
+  ctx, nxt = _random_batch(_data_key(hp), 1, setup.batch, setup.H,
+                           setup.vocab)
+  return dict(params=dict(C=mem.C_NxD), k_first=keys(mem, ctx), n_first=nxt,
+              k=jnp.int32(0), k_ok=jnp.int32(0), score_ok=jnp.float32(1))
+
+
+def capacity_chunk(setup, state, hp, active, tables):
+  """Stores batch k = state's count + 1, then scores the first and this
+  batch. Metrics (CAPACITY.metrics): failed (1 once the score is not above
+  the threshold: the member's capacity is reached), k_ok (the last batch
+  that passed), acc_first, acc_cur, score_ok (the last passing score)."""
+  k = state["k"] + 1
+  mem = _capacity_memory(setup, tables, state["params"]["C"], hp)
+  ctx, nxt = _random_batch(_data_key(hp), k, setup.batch, setup.H,
+                           setup.vocab)
+  k_BxN = keys(mem, ctx)
+  mem = store(mem, k_BxN, nxt)
+  pred = predict(mem, jnp.concatenate([state["k_first"], k_BxN]))
+  acc_first = jnp.mean(pred[:setup.batch] == state["n_first"])
+  acc_cur = jnp.mean(pred[setup.batch:] == nxt)
+  score = (acc_first + acc_cur) / 2
+  ok = passes(jnp.sum(pred[:setup.batch] == state["n_first"]) +
+              jnp.sum(pred[setup.batch:] == nxt), setup.threshold,
+              setup.batch)
+  new = dict(state, params=dict(C=mem.C_NxD), k=k,
+             k_ok=jnp.where(ok, k, state["k_ok"]),
+             score_ok=jnp.where(ok, score, state["score_ok"]))
+  new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new,
+                               state)
+  row = jnp.stack([1.0 - ok.astype(jnp.float32),
+                   new["k_ok"].astype(jnp.float32), acc_first, acc_cur,
+                   new["score_ok"]]).astype(jnp.float32)
+  return new, row
+
+
+# A member stores batches until its score falls to the threshold ("success"
+# of the engine's rule on `failed` with target 1: the capacity is found) or
+# its budget of max_batches ends (the engine's "failed": censored).
+CAPACITY = engine.Program(capacity_init, capacity_chunk,
+                          ("failed", "k_ok", "acc_first", "acc_cur",
+                           "score_ok"), {"all_pairs": "failed"}, (),
+                          shared=True)
+
+
+def _capacity_group(cfg, wd, points, seed, prog):
+  """Runs every point of one (N, D) shape for one seed through the engine
+  (the seed's token tables shared by its members); returns records."""
   n, D = max(p[0] * p[1] for p in points), points[0][2]
   H = max(p[0] for p in points)
   W = max(p[1] for p in points)
-  init, step = _capacity_fns(cfg.batch, H, n, D, cfg.vocab, cfg.chunk,
-                             cfg.threshold, cfg.max_batches)
-  ins, outs, dkeys = [], [], []
-  for s in seeds:
-    k_in, k_out, k_data = jax.random.split(jax.random.key(s), 3)
-    ins.append(gaussian_table(k_in, cfg.vocab, W))
-    outs.append(gaussian_table(k_out, cfg.vocab, D))
-    dkeys.append(k_data)
-  emb_in, emb_out = jnp.stack(ins), jnp.stack(outs)
-  dkey = jnp.stack(dkeys)
-  h_SxP = jnp.array([[p[0] for p in points]] * len(seeds))
-  dh_SxP = jnp.array([[p[1] for p in points]] * len(seeds))
-  st = init(emb_in, emb_out, dkey, h_SxP, dh_SxP)
-  members = len(seeds) * len(points)
-  k = 0
-  while k < cfg.max_batches:
-    k += 1
-    st = step(st, emb_in, emb_out, dkey, h_SxP, dh_SxP, k)
-    done = np.asarray(st["done"])
-    prog.update(members * D, note=f"n={n} d={D} batch {k} "
-                f"done {int(done.sum())}/{members}")
-    if done.all():
-      break
-  st = jax.device_get(st)
+  setup = CapacitySetup(cfg.batch, H, n, D, cfg.vocab, cfg.chunk,
+                        float(cfg.threshold))
+  k_in, k_out, _ = jax.random.split(jax.random.key(seed), 3)
+  tables = dict(emb_in=gaussian_table(k_in, cfg.vocab, W),
+                emb_out=gaussian_table(k_out, cfg.vocab, D))
+  hps = [dict(h=np.int32(h), d_h=np.int32(d_h), seed=np.uint32(seed))
+         for h, d_h, _ in points]
+  rule = engine.StopRule(max_steps=cfg.max_batches, target=1.0)
+  ckpt = os.path.join(wd.checkpoints, f"inflight_n{n}_d{D}_s{seed}.npz")
+  res = engine.run_group(setup, hps, rule, program=CAPACITY, shared=tables,
+                         ckpt=ckpt, progress=prog, step_cost=D,
+                         ckpt_every=cfg.checkpoint_every)
   recs = []
-  for i, s in enumerate(seeds):
-    for j, (h, d_h, d) in enumerate(points):
-      stored = int(st["stored"][i, j])
-      status = ("ok" if st["failed"][i, j] and stored > 0 else
-                "max_batches" if not st["failed"][i, j] else "below_batch")
-      af, ac = float(st["acc_first"][i, j]), float(st["acc_cur"][i, j])
-      s_ok, s_bad = float(st["score_ok"][i, j]), (af + ac) / 2
-      # Threshold crossing interpolated inside the failing batch.
-      frac = (s_ok - cfg.threshold) / max(s_ok - s_bad, 1e-9)
-      interp = stored + cfg.batch * min(max(frac, 0.0), 1.0) * (
-          status != "max_batches")
-      recs.append(dict(
-          experiment="memo_capacity", h=h, d_h=d_h, d=d, n=h * d_h,
-          params=h * d_h * d, stored=stored, stored_interp=interp,
-          # the authors' count: the failing batch included (one batch when
-          # the first already fails)
-          stored_first_fail=stored + cfg.batch * bool(st["failed"][i, j]),
-          accuracy=(af + ac) / 2,
-          acc_first=af, acc_cur=ac, steps=int(st["batches"][i, j]),
-          batch=cfg.batch, vocab=cfg.vocab, seed=s, lr=None, status=status))
+  for (h, d_h, d), r in zip(points, res):
+    last = {m: v[-1] for m, v in r["curves"].items()}
+    failed = r["status"] == "success"
+    stored = int(last["k_ok"]) * cfg.batch
+    status = ("ok" if failed and stored > 0 else
+              "max_batches" if not failed else "below_batch")
+    af, ac = last["acc_first"], last["acc_cur"]
+    s_ok, s_bad = last["score_ok"], (af + ac) / 2
+    # Threshold crossing interpolated inside the failing batch.
+    frac = (s_ok - cfg.threshold) / max(s_ok - s_bad, 1e-9)
+    interp = stored + cfg.batch * min(max(frac, 0.0), 1.0) * (
+        status != "max_batches")
+    recs.append(dict(
+        experiment="memo_capacity", h=h, d_h=d_h, d=d, n=h * d_h,
+        params=h * d_h * d, stored=stored, stored_interp=interp,
+        # the authors' count: the failing batch included (one batch when
+        # the first already fails)
+        stored_first_fail=stored + cfg.batch * failed,
+        accuracy=(af + ac) / 2,
+        acc_first=af, acc_cur=ac, steps=r["steps"],
+        batch=cfg.batch, vocab=cfg.vocab, seed=seed, lr=None, status=status))
   return recs
 
 
@@ -595,21 +615,21 @@ def capacity_fit(params, stored, n_boot=1000):
 
 
 def _capacity_bytes(config):
-  """Rough bytes of the largest `_capacity_group` call: the seeds' token
-  tables, C and the first batch's keys per member, and the score chunks."""
+  """Rough bytes of the largest `_capacity_group` run: its seed's token
+  tables on every device, C and the first batch's keys per member, and the
+  score chunks of the members computing at once (one per device)."""
   pts = {(h, d_h, d) for h in config.h_list for d_h in config.d_h_list
          for d in config.d_list}
   groups = {}
   for p in pts:
     groups.setdefault((p[0] * p[1] if config.group_by == "n_d" else 0, p[2]),
                       []).append(p)
-  S, chunk = len(config.seeds), min(config.chunk, config.vocab)
+  n_dev, chunk = jax.device_count(), min(config.chunk, config.vocab)
   most = 0
   for (_, D), gp in groups.items():
     N, W = max(h * d_h for h, d_h, _ in gp), max(d_h for _, d_h, _ in gp)
-    members = S * len(gp)
-    most = max(most, 4 * (S * config.vocab * (W + D) + members * (
-        2 * N * D + config.batch * (2 * N + 2 * chunk))))
+    most = max(most, 4 * (n_dev * config.vocab * (W + D) + len(gp) * (
+        2 * N * D + config.batch * 2 * N) + n_dev * 2 * config.batch * chunk))
   return most
 
 
@@ -712,13 +732,17 @@ def run_capacity(config, wd):
       desc="memo_capacity")
   t0 = time.time()
   for (n, D), gp in todo:
-    before = prog.done
-    recs = _capacity_group(config, gp, seeds, prog)
-    extra = prog.done - before - len(seeds) * D * est(gp, D)
-    if extra > 0:
-      prog.add_total(extra)
-    wd.append([r for r in recs if (r["h"], r["d_h"], r["d"], r["seed"])
-               not in have])
+    for s in seeds:
+      if all(p + (s,) in have for p in gp):
+        continue
+      before = prog.done
+      recs = _capacity_group(config, wd, gp, s, prog)
+      extra = prog.done - before - D * est(gp, D)
+      if extra > 0:
+        prog.add_total(extra)
+      wd.append([r for r in recs if (r["h"], r["d_h"], r["d"], r["seed"])
+                 not in have])
+    engine.release_compiled()
   prog.close()
   recs = [r for r in wd.records() if r.get("experiment") == "memo_capacity"]
   nan2 = [float("nan")] * 2
