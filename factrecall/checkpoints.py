@@ -134,7 +134,7 @@ def train_models(cfg, wd, progress=None):
     setup = train.Setup(model=shape, task=tasks.shape_for([hp], t.T, pad=False),
                         batch=tr.batch, chunk=tr.chunk)
     rule = engine.StopRule(max_steps=tr.max_steps, target=tr.target)
-    ckpt = os.path.join(wd.checkpoints, f"inflight_{name}.npz")
+    ckpt = engine.checkpoint_path(wd.checkpoints, name)
     # every process gets the path: all restore it and take part in saving
     res = engine.run_group(setup, [hp], rule, keep_params=True, ckpt=ckpt,
                            progress=progress)[0]

@@ -551,6 +551,14 @@ _CKPT_FORMAT = 2
 INTERRUPT_SAVED = []
 
 
+def checkpoint_path(directory, name):
+  """Where the group `name` is checkpointed in flight under directory (a
+  workdir's checkpoints/); None when directory is None (no checkpoint)."""
+  if directory is None:
+    return None
+  return os.path.join(directory, f"inflight_{name}.npz")
+
+
 def _hps_digest(hps):
   """sha256 of the members' hyperparameters (names, dtypes and values)."""
   h = hashlib.sha256()

@@ -11,7 +11,6 @@ from factrecall import search as search_lib
 from factrecall import stats
 from factrecall import tasks
 from factrecall import train
-from factrecall.experiments import capacity
 
 
 # Jitted entry points: eager mode would compile every primitive separately.

@@ -13,7 +13,6 @@ by round to the config's resolution (`search.SeedSearch`, `search.drive`).
 """
 import dataclasses
 import math
-import os
 
 import jax
 import jax.numpy as jnp
@@ -283,8 +282,8 @@ def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True,
       groups = [[m] for m in missing]
     for gi, grp in enumerate(groups):
       later = budget * sum(len(g) for g in groups[gi + 1:])
-      ckpt = ckpt_dir and os.path.join(
-          ckpt_dir, f"inflight_{regime}_{shape.name()}_r{rnd}_g{gi}.npz")
+      ckpt = engine.checkpoint_path(
+          ckpt_dir, f"{regime}_{shape.name()}_r{rnd}_g{gi}")
 
       def replan(g, live, later=later):
         """After a chunk (before the bar counts it): the round's budget

@@ -324,7 +324,7 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
                       chunk=cfg.train.chunk, optimizer="adam",
                       fixed_eval=cfg.train.eval_samples,
                       embeddings="learned" if learn else "gaussian")
-  ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}_r{rnd}.npz")
+  ckpt = engine.checkpoint_path(wd.checkpoints, f"{shape.name()}_r{rnd}")
   budget = rule.max_steps
 
   def replan(g, live):

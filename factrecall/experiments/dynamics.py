@@ -16,7 +16,6 @@ transformer of the capacity experiment with Gaussian embeddings, usually with a
 random table and Adam).
 """
 import math
-import os
 
 import numpy as np
 
@@ -286,7 +285,7 @@ def _train_group(cfg, wd, S, seeds, budget, full, prog):
     return keep
 
   rule = engine.StopRule(max_steps=budget, target=2.0, patience=0)
-  ckpt = os.path.join(wd.checkpoints, f"inflight_{cfg.model}_S{S}.npz")
+  ckpt = engine.checkpoint_path(wd.checkpoints, f"{cfg.model}_S{S}")
   res = engine.run_group(setup, hps, rule, needed=needed, progress=prog,
                          ckpt=ckpt, ckpt_every=cfg.checkpoint_every)
   recs = []

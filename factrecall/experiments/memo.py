@@ -23,7 +23,6 @@ import dataclasses
 import fractions
 import functools
 import math
-import os
 import re
 import time
 
@@ -566,7 +565,7 @@ def _capacity_group(cfg, wd, points, seed, prog):
   hps = [dict(h=np.int32(h), d_h=np.int32(d_h), seed=np.uint32(seed))
          for h, d_h, _ in points]
   rule = engine.StopRule(max_steps=cfg.max_batches, target=1.0)
-  ckpt = os.path.join(wd.checkpoints, f"inflight_n{n}_d{D}_s{seed}.npz")
+  ckpt = engine.checkpoint_path(wd.checkpoints, f"n{n}_d{D}_s{seed}")
   res = engine.run_group(setup, hps, rule, program=CAPACITY, shared=tables,
                          ckpt=ckpt, progress=prog, step_cost=D,
                          ckpt_every=cfg.checkpoint_every)

@@ -20,7 +20,6 @@ shared by all its loads, so its outcomes are not independent).
 """
 import functools
 import math
-import os
 
 import jax
 import numpy as np
@@ -276,7 +275,7 @@ def run_trained(cfg, done, append, ckpt_dir=None):
     for n_in, members in sorted(by_bucket.items()):
       setup = associative.Setup(shape, n_in=n_in, n_out=n_in, chunk=t.chunk)
       hps = [associative.member_hp(n, n, t.lr, s) for n, s in members]
-      ckpt = ckpt_dir and os.path.join(ckpt_dir, f"inflight_d{d}_n{n_in}.npz")
+      ckpt = engine.checkpoint_path(ckpt_dir, f"d{d}_n{n_in}")
       res = associative.run_group(setup, hps, rule, ckpt=ckpt,
                                ckpt_every=cfg.checkpoint_every)
       recs = [dict(key=key(d, n, s), memory="trained", d=d, n=n, seed=s,

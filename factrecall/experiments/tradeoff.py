@@ -13,7 +13,6 @@ a*dx + b*dy = 0, so one y unit is worth dx = b/a x units: the exchange
 rate, 2 in the paper (one straight line through every crossing would mix
 the floor into the slope).
 """
-import os
 
 import numpy as np
 
@@ -392,7 +391,7 @@ def _run_cell(cfg, wd, shape, seeds, rule, prog):
         prog.update(max(0, budget - g.steps[i]))
 
   prog.update(0, note=shape.name())
-  ckpt = os.path.join(wd.checkpoints, f"inflight_{shape.name()}.npz")
+  ckpt = engine.checkpoint_path(wd.checkpoints, shape.name())
   res = engine.run_group(setup, hps, rule, ckpt=ckpt,
                         progress=prog, on_chunk=credit,
                         ckpt_every=cfg.checkpoint_every)
