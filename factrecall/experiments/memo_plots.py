@@ -5,13 +5,6 @@ import numpy as np
 from factrecall import plots
 
 
-def _save(fig, base):
-  fig.tight_layout()
-  for ext in ("png", "pdf"):
-    fig.savefig(f"{base}.{ext}", dpi=120)
-  return fig
-
-
 def capacity_figure(records, fit, base, stored="stored"):
   """Stored pairs (field `stored` of the records: the stop rule's count) vs
   h*d_h*d (log-log), one colour per d, with the c fit."""
@@ -31,7 +24,7 @@ def capacity_figure(records, fit, base, stored="stored"):
          ylabel="stored pairs (score > threshold)",
          title="MeMo single-layer capacity")
   ax.legend(fontsize=7)
-  return _save(fig, base)
+  return plots.save(fig, base)
 
 
 def decoys_figure(rows, authors, base, n_texts=30):
@@ -69,4 +62,4 @@ def decoys_figure(rows, authors, base, n_texts=30):
   for a in range(len(ds)):
     axes[a][0].set_ylabel("(acc first + acc current) / 2")
   axes[0][0].legend(fontsize=7)
-  return _save(fig, base)
+  return plots.save(fig, base)
