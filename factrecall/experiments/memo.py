@@ -614,9 +614,9 @@ def capacity_fit(params, stored, n_boot=1000):
 
 
 def _capacity_bytes(config):
-  """Rough bytes of the largest `_capacity_group` run: its seed's token
-  tables on every device, C and the first batch's keys per member, and the
-  score chunks of the members computing at once (one per device)."""
+  """Rough bytes on one device of the largest `_capacity_group` run: its
+  seed's token tables (every device holds them), C and the first batch's
+  keys of its share of the members, and one member's score chunks."""
   pts = {(h, d_h, d) for h in config.h_list for d_h in config.d_h_list
          for d in config.d_list}
   groups = {}
@@ -627,8 +627,9 @@ def _capacity_bytes(config):
   most = 0
   for (_, D), gp in groups.items():
     N, W = max(h * d_h for h, d_h, _ in gp), max(d_h for _, d_h, _ in gp)
-    most = max(most, 4 * (n_dev * config.vocab * (W + D) + len(gp) * (
-        2 * N * D + config.batch * 2 * N) + n_dev * 2 * config.batch * chunk))
+    share = -(-len(gp) // n_dev)
+    most = max(most, 4 * (config.vocab * (W + D) + share * (
+        2 * N * D + config.batch * 2 * N) + 2 * config.batch * chunk))
   return most
 
 
