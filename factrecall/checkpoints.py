@@ -59,13 +59,37 @@ def _hp_from_json(d):
   return {k: HP_DTYPES.get(k, np.float32)(v) for k, v in d.items()}
 
 
+def _flat(tree, prefix=""):
+  """{"a/b": array} of a nested dict of arrays (learned members' params
+  nest the network's under "net" beside E and U)."""
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      out.update(_flat(v, f"{prefix}{k}/"))
+    else:
+      out[prefix + k] = np.asarray(v)
+  return out
+
+
+def _nested(flat):
+  out = {}
+  for k, v in flat.items():
+    *path, leaf = k.split("/")
+    d = out
+    for p in path:
+      d = d.setdefault(p, {})
+    d[leaf] = v
+  return out
+
+
 def save(base, setup, hp, params, info=None):
-  """Writes base.npz (params) then base.json (setup, hp, info) atomically."""
+  """Writes base.npz (params, nested keys joined by "/") then base.json
+  (setup, hp, info) atomically."""
   if not isinstance(setup.model, (models.TransformerShape,
                                   models.ActTransformerShape)):
     raise ValueError("only one-layer transformer members are supported")
   os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)
-  arrays = {k: np.asarray(v) for k, v in params.items()}
+  arrays = _flat(params)
   tmp = base + ".tmp.npz"
   np.savez(tmp, **arrays)
   os.replace(tmp, base + ".npz")
@@ -87,7 +111,7 @@ def load(base):
   setup = train.Setup(model=shape_cls(**meta["model"]),
                       task=tasks.TaskShape(**meta["task"]), **meta["setup"])
   with np.load(base + ".npz") as z:
-    params = {k: jnp.asarray(z[k]) for k in z.files}
+    params = _nested({k: jnp.asarray(z[k]) for k in z.files})
   return Member(setup, _hp_from_json(meta["hp"]), params, meta["info"])
 
 

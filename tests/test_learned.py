@@ -1,6 +1,7 @@
 """Learned vs frozen embeddings: the geometry measures on worked cases, the
 learned mode's start and first step against the frozen mode's, the config's
 rules, and the learned smoke preset end to end."""
+import functools
 import json
 import math
 import os
@@ -202,3 +203,31 @@ def test_welch_floor_by_hand_and_against_a_tight_frame():
   c2 = (u @ u.T)[np.triu_indices(3, 1)] ** 2
   assert math.sqrt(c2.mean()) == pytest.approx(
       learned.welch_floor(3, 2) / math.sqrt(2))
+
+
+def test_saved_learned_member_loads_and_evaluates_the_same(tmp_path):
+  """save_models with learned embeddings: the params (the network's nested
+  under "net", beside the trained E and U) round-trip through
+  checkpoints.save/load, and the loaded member evaluates as the saved one
+  (a nested dict was once written as a pickled object array, which load
+  refuses)."""
+  from factrecall import checkpoints  # pylint: disable=g-import-not-at-top
+  setup, hp = _setup("learned"), _hp()
+  state = jax.jit(functools.partial(train.init, setup))(hp)
+  state, _ = jax.jit(functools.partial(train.run_chunk, setup))(
+      state, hp, True)
+  params = state["params"]
+  assert set(params) == {"net", "E", "U"}
+  base = str(tmp_path / "m")
+  checkpoints.save(base, setup, hp, params, {"key": "m"})
+  m = checkpoints.load(base)
+  assert m.setup == setup and m.info == {"key": "m"}
+  for a, b in zip(jax.tree_util.tree_leaves(m.params),
+                  jax.tree_util.tree_leaves(params)):
+    np.testing.assert_array_equal(a, b)
+  assert jax.tree_util.tree_structure(m.params) == \
+      jax.tree_util.tree_structure(params)
+  got = train.evaluate(setup, m.params, m.state(), m.hp)
+  want = train.evaluate(setup, params, state, hp)
+  for k in ("accuracy", "fixed_accuracy", "loss"):
+    assert float(got[k]) == float(want[k]), k
