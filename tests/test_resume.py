@@ -1,6 +1,7 @@
 """Interrupt safety: SIGKILL or SIGINT at any point, then the same command,
 ends with results identical to an uninterrupted run."""
 import glob
+import math
 import os
 import signal
 import socket
@@ -127,32 +128,105 @@ def test_two_processes_killed_and_resumed_match_one(tmp_path, expected,
   assert not ckpts()
 
 
-# Every other config's smoke preset, each through its own loop and records:
-# SIGKILL once a third and once two thirds of the uninterrupted run's records
-# are written, then the same command finishes the run with the same bytes.
-OTHERS = {name: [f"--config={name}:smoke"] for name in (
-    "linear_memory", "mlp_memory", "tradeoff", "dynamics", "sr_ratio",
-    "thresholds", "memo_capacity", "memo_decoys", "crosstalk", "editing",
-    "minilm_crosstalk")}
+# Every other config's smoke preset, each through its own loop and records,
+# in one chain of runs on one workdir: a fresh run ended by SIGINT (Ctrl-C),
+# then runs of the same command killed with SIGKILL, then the same command
+# finishes the run with the uninterrupted run's bytes.
+#
+# Where each run is interrupted: START is as soon as the run has started its
+# work (its first line, "factrecall: NAME:PRESET -> WORKDIR ...", is on
+# stderr: the CLI's SIGINT handler is in place and run() has begun); NEXT is
+# once the run has written a record of its own; a fraction f is once
+# ceil(f * n) of the uninterrupted run's n records are written. A record
+# point always lies ahead of what the run started from (at least one record
+# of its own); one that cannot (every record written already) becomes START,
+# killing a run that only writes the summary. The first point is the
+# SIGINT's, the others SIGKILL's. Presets whose records come in several
+# batches take the SIGINT after their first; those with two batches take it
+# at START, so that a kill still lands between the batches; those that write
+# every record at once, at the end of their work, are interrupted at START
+# twice, so that the SIGINT and one kill land mid-work.
+START, NEXT = "start", "next"
+OTHERS = {
+    "linear_memory": (NEXT, 1 / 3, 2 / 3),
+    "mlp_memory": (NEXT, 1 / 3, 2 / 3),
+    "tradeoff": (NEXT, 1 / 3, 2 / 3),
+    "thresholds": (NEXT, 1 / 3, 2 / 3),
+    "dynamics": (START, 1 / 3, 2 / 3),
+    "sr_ratio": (START, 1 / 3, 2 / 3),
+    "crosstalk": (START, 1 / 3, 2 / 3),
+    "editing": (START, NEXT, 2 / 3),
+    "memo_capacity": (START, START, 2 / 3),
+    "memo_decoys": (START, START, 2 / 3),
+    "minilm_crosstalk": (START, START, 2 / 3),
+}
+CHECKPOINTED = "the group in flight is checkpointed"
+NOT_CHECKPOINTED = "work in flight was not checkpointed and is redone"
+
+
+def _interrupt(args, wd, env, point, n, sig, log):
+  """Runs the command on wd until `point`, sends `sig` and returns (exit
+  status, stderr, the point as reached: "start" or records >= k). Fails if
+  the run ended before the point."""
+  start = _lines(wd)
+  if point not in (START, NEXT):
+    point = max(math.ceil(point * n), start + 1)
+  elif point == NEXT:
+    point = start + 1
+  if point != START and point > n:
+    point = START
+  t0 = time.time()
+  with open(log, "w") as err_f:
+    proc = subprocess.Popen(runs.command(args, wd), env=env,
+                            stdout=subprocess.DEVNULL, stderr=err_f)
+    read = lambda: open(log).read()
+    started = lambda: any(l.startswith("factrecall: ")
+                          for l in read().splitlines())
+    reached = _wait_for(started if point == START else
+                        (lambda: _lines(wd) >= point), proc)
+    if reached:
+      proc.send_signal(sig)
+    try:
+      proc.wait(timeout=300)
+    finally:
+      proc.kill()
+  where = "start" if point == START else f"records>={point}"
+  assert reached, (f"the run ended (status {proc.returncode}) before "
+                   f"{where} (from {start} of {n} records): no "
+                   f"{signal.Signals(sig).name} landed\n{read()[-2000:]}")
+  return proc.returncode, read(), (f"{where} (from {start}, at {_lines(wd)}; "
+                                   f"{time.time() - t0:.1f}s)")
 
 
 @pytest.mark.parametrize("name", sorted(OTHERS))
 def test_kill_and_resume_other_runners(tmp_path, name, finished, run_env):
-  args = OTHERS[name]
+  args = [f"--config={name}:smoke"]
   expected = finished(args).results()
   n = expected.count("\n")
   assert n >= 2  # a kill can land between two records
   wd = str(tmp_path / "run")
-  killed = 0
-  for frac in (1 / 3, 2 / 3):
-    proc = subprocess.Popen(runs.command(args, wd), env=run_env,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    if _wait_for(lambda frac=frac: _lines(wd) >= n * frac, proc):
-      proc.send_signal(signal.SIGKILL)
-      killed += 1
-    proc.wait()
-  assert killed >= 1  # at least one kill landed before the run ended
+  ckpts = lambda: glob.glob(os.path.join(wd, "checkpoints", "inflight_*.npz"))
+  sigint, *kills = OTHERS[name]
+  # Ctrl-C on a fresh run, mid-work: exit status 130 and the resume message,
+  # no traceback; the message says the work in flight is checkpointed if and
+  # only if an in-flight checkpoint is there (a fresh run has no older one).
+  status, err, where = _interrupt(args, wd, run_env, sigint, n,
+                                  signal.SIGINT, str(tmp_path / "sigint.err"))
+  assert status == 130, err[-2000:]
+  assert "resume with the same command" in err and "Traceback" not in err, err
+  assert (CHECKPOINTED in err) != (NOT_CHECKPOINTED in err), err
+  assert (CHECKPOINTED in err) == bool(ckpts()), (err, ckpts())
+  landed = [f"SIGINT at {where}: "
+            f"{'checkpointed' if CHECKPOINTED in err else 'not checkpointed'}"]
+  for i, point in enumerate(kills):
+    status, err, where = _interrupt(args, wd, run_env, point, n,
+                                    signal.SIGKILL,
+                                    str(tmp_path / f"kill{i}.err"))
+    assert status == -signal.SIGKILL, (where, status, err[-2000:])
+    landed.append(f"SIGKILL at {where}")
+  t0 = time.time()
   subprocess.run(runs.command(args, wd), env=run_env, check=True,
                  capture_output=True)
+  landed.append(f"completed ({time.time() - t0:.1f}s)")
+  print(f"{name} (n={n}): " + "; ".join(landed))
   assert _results(wd) == expected
