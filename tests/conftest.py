@@ -8,3 +8,41 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 from factrecall import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 cli.cpu_flags()  # the XLA:CPU flags a user's run gets
+
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from tests import runs  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """One persistent XLA compilation cache for the session, this process's
+  and its subprocess runs' (run_env): compiling is most of a smoke run's
+  time, and every run_group traces and compiles its programs anew
+  (sweep._compiled's cache does not hit across runs), so a run that builds
+  the same program as an earlier one loads it instead of compiling it
+  again. The key is the program (its HLO, devices and XLA flags): runs that
+  build different programs still compile their own. test_determinism's
+  one-core run never uses it: it compiles on one core, as a user's one-core
+  run does."""
+  import jax  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path_factory.mktemp("jax_cache"))
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  return path
+
+
+@pytest.fixture(scope="session")
+def run_env(compilation_cache):
+  """The environment of the tests' subprocess runs of experiments/sweep.py:
+  runs.env() with the session's compilation cache."""
+  return runs.env(JAX_COMPILATION_CACHE_DIR=compilation_cache,
+                  JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory, run_env):
+  """finished(args) -> runs.Finished: `experiments/sweep.py *args` run once
+  per session, uninterrupted, in a subprocess (run_env), for every test
+  that needs that command's output. Read-only: copy() it to resume it."""
+  return runs.FinishedRuns(tmp_path_factory.mktemp("finished"), run_env)

@@ -122,9 +122,9 @@ def test_spearman():
   assert abs(editing.spearman([1, 2, 3, 4], [4, 3, 2, 1]) + 1) < 1e-12
 
 
-def test_crosstalk_smoke_end_to_end_and_checkpoint_reload(tmp_path):
-  wd = str(tmp_path / "ct")
-  assert cli.entry(["--config=crosstalk:smoke", "--workdir", wd]) == 0
+def test_crosstalk_smoke_end_to_end_and_checkpoint_reload(tmp_path, finished):
+  # The session's uninterrupted run of the command (test_resume's reference).
+  wd = finished(["--config=crosstalk:smoke"]).copy(tmp_path / "ct")
   with open(os.path.join(wd, "summary.json")) as f:
     summary = json.load(f)
   recs = [json.loads(l) for l in open(os.path.join(wd, "results.jsonl"))]
@@ -174,9 +174,8 @@ def ml_collections_cfg(wd):
     return ml_collections.ConfigDict(json.load(f))
 
 
-def test_editing_smoke_end_to_end(tmp_path):
-  wd = str(tmp_path / "ed")
-  assert cli.entry(["--config=editing:smoke", "--workdir", wd]) == 0
+def test_editing_smoke_end_to_end(finished):
+  wd = finished(["--config=editing:smoke"]).workdir  # read only
   with open(os.path.join(wd, "summary.json")) as f:
     ids = {c["id"] for c in json.load(f)["claims"]}
   assert {"edit_efficacy", "edit_specificity", "sequential_damage",

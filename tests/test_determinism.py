@@ -4,10 +4,10 @@ CLI picks the devices itself; on one core it makes two, see
 cli.use_all_cores)."""
 import os
 import subprocess
-import sys
 
 import pytest
 
+from tests import runs
 from tests import test_resume
 
 CASES = {
@@ -20,24 +20,26 @@ CASES = {
 }
 
 
-def _run(wd, args, xla_flags, one_core):
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags)
+def _one_core(wd, args):
+  """The command on one core, compiling its programs itself as a user's
+  one-core run does: not with the tests' compilation cache (run_env)."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
   cpu = min(os.sched_getaffinity(0))
   proc = subprocess.run(
-      [sys.executable, os.path.join(test_resume.ROOT, "experiments", "sweep.py")]
-      + args + ["--workdir", wd], env=env, capture_output=True, text=True,
-      preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if one_core else None,
-      timeout=600)
+      runs.command(args, wd), env=env, capture_output=True, text=True,
+      preexec_fn=lambda: os.sched_setaffinity(0, {cpu}), timeout=600)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  with open(os.path.join(wd, "results.jsonl")) as f:
-    return f.read(), proc.stderr
+  return runs.results(wd), proc.stderr
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_results_identical_on_8_devices_and_one_core(tmp_path, name):
-  eight, err8 = _run(str(tmp_path / "eight"), CASES[name],
-                     "--xla_force_host_platform_device_count=8", False)
-  one, err1 = _run(str(tmp_path / "one"), CASES[name], "", True)
+def test_results_identical_on_8_devices_and_one_core(tmp_path, name, finished):
+  # The 8-device run is the session's uninterrupted run of the command
+  # (runs.env(): the tests' environment with 8 forced devices), the one
+  # test_resume compares its interrupted runs with.
+  run8 = finished(CASES[name])
+  eight, err8 = run8.results(), run8.stderr
+  one, err1 = _one_core(str(tmp_path / "one"), CASES[name])
   assert "(8 cpu device(s))" in err8
   assert "(2 cpu device(s))" in err1
   assert eight.count("\n") >= 2

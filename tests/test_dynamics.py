@@ -171,14 +171,17 @@ def test_mean_ci_by_hand():
   assert np.isnan(dynamics.mean_ci([5.0])[1][0])
 
 
-def test_smoke_end_to_end_and_resume(tmp_path):
-  argv = ["--config=dynamics:smoke", "--workdir", str(tmp_path)]
-  assert cli.entry(argv) == 0
+def test_smoke_end_to_end_and_resume(tmp_path, finished):
+  # The session's uninterrupted run of the command (test_resume's reference),
+  # resumed here in this process.
+  wd = tmp_path / "run"
+  finished(["--config=dynamics:smoke"]).copy(wd)
+  argv = ["--config=dynamics:smoke", "--workdir", str(wd)]
   for f in ("config.json", "results.jsonl", "summary.json",
             "figures/dynamics.png", "figures/dynamics.pdf",
             "figures/stage_scaling.png", "figures/stage_scaling.pdf"):
-    assert os.path.exists(tmp_path / f), f
-  lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert os.path.exists(wd / f), f
+  lines = (wd / "results.jsonl").read_text().splitlines()
   recs = [json.loads(l) for l in lines]
   assert len(recs) == 4  # 2 seeds at S=8 (main) + 2 at S=4
   for r in recs:
@@ -192,7 +195,7 @@ def test_smoke_end_to_end_and_resume(tmp_path):
   # The smoke task has the three stages: relation first, then the subject.
   for r in main:
     assert r["stages"]["t_rel"] < r["stages"]["t_subj"]
-  summary = json.loads((tmp_path / "summary.json").read_text())
+  summary = json.loads((wd / "summary.json").read_text())
   ids = [c["id"] for c in summary["claims"]]
   assert ids == ["plateau_loss", "init_plateau_loss", "relation_before_subject",
                  "halluc_stage_seen", "halluc_length_scaling"]
@@ -205,7 +208,7 @@ def test_smoke_end_to_end_and_resume(tmp_path):
   assert summary["subject_loss_reported"]  # the structured table
   # Resume: nothing retrained, nothing duplicated.
   assert cli.entry(argv) == 0
-  assert (tmp_path / "results.jsonl").read_text().splitlines() == lines
+  assert (wd / "results.jsonl").read_text().splitlines() == lines
 
 
 def test_softmax_and_transformer_variants_end_to_end(tmp_path, capsys):

@@ -219,9 +219,10 @@ def _run(argv):
   assert cli.entry(argv) == 0
 
 
-def test_capacity_smoke_end_to_end_and_resume(tmp_path):
-  wd = str(tmp_path / "cap")
-  _run(["--config=memo_capacity:smoke", "--workdir", wd])
+def test_capacity_smoke_end_to_end_and_resume(tmp_path, finished):
+  # The session's uninterrupted run of the command (test_resume's reference),
+  # resumed here in this process.
+  wd = finished(["--config=memo_capacity:smoke"]).copy(tmp_path / "cap")
   for f in ("config.json", "results.jsonl", "summary.json"):
     assert os.path.exists(os.path.join(wd, f))
   assert any(f.endswith(".png") for f in os.listdir(os.path.join(wd, "figures")))

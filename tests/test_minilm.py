@@ -107,10 +107,12 @@ def test_shipped_text_parses():
   assert all(len(f) == 3 and all(f) for f in facts)
 
 
-def test_smoke_config_writes_the_contract(tmp_path, capsys):
-  wd = str(tmp_path / "ml")
-  assert cli.entry(["--config=minilm_crosstalk:smoke", "--workdir", wd]) == 0
-  assert "factual_less_orthogonal_hidden" in capsys.readouterr().out
+def test_smoke_config_writes_the_contract(tmp_path, finished):
+  # The session's uninterrupted run of the command (test_resume's reference),
+  # resumed here in this process.
+  run = finished(["--config=minilm_crosstalk:smoke"])
+  wd = run.copy(tmp_path / "ml")
+  assert "factual_less_orthogonal_hidden" in run.stdout
   for f in ("config.json", "results.jsonl", "summary.json"):
     assert os.path.exists(os.path.join(wd, f))
   with open(os.path.join(wd, "summary.json")) as f:

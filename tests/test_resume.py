@@ -1,16 +1,18 @@
 """Interrupt safety: SIGKILL or SIGINT at any point, then the same command,
 ends with results identical to an uninterrupted run."""
 import glob
+import math
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import runs
+
+ROOT = runs.ROOT
 ARGS = ["--config=capacity:smoke", "--config.model.d_list=8,11",
         "--config.train.max_steps=384", "--config.train.batch=128",
         "--config.search.n_candidates=2", "--config.search.max_rounds=2",
@@ -18,20 +20,11 @@ ARGS = ["--config=capacity:smoke", "--config.model.d_list=8,11",
 
 
 def _cmd(wd):
-  return [sys.executable, os.path.join(ROOT, "experiments", "sweep.py")] + ARGS + [
-      "--workdir", wd]
+  return runs.command(ARGS, wd)
 
 
-def _env():
-  env = dict(os.environ)
-  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-  env["JAX_PLATFORMS"] = "cpu"
-  return env
-
-
-def _results(wd):
-  with open(os.path.join(wd, "results.jsonl")) as f:
-    return f.read()
+_results = runs.results
+_lines = runs.lines
 
 
 def _wait_for(pred, proc, timeout=240):
@@ -45,20 +38,13 @@ def _wait_for(pred, proc, timeout=240):
   return False
 
 
-def _lines(wd):
-  p = os.path.join(wd, "results.jsonl")
-  return open(p).read().count("\n") if os.path.exists(p) else 0
-
-
 @pytest.fixture(scope="module")
-def expected(tmp_path_factory):
+def expected(finished):
   """results.jsonl of the uninterrupted run, one process."""
-  ref = str(tmp_path_factory.mktemp("ref") / "ref")
-  subprocess.run(_cmd(ref), env=_env(), check=True, capture_output=True)
-  return _results(ref)
+  return finished(ARGS).results()
 
 
-def test_kill_and_resume_matches_uninterrupted(tmp_path, expected):
+def test_kill_and_resume_matches_uninterrupted(tmp_path, expected, run_env):
   n_rounds = expected.count("\n") // 2  # 2 candidates x 1 lr per round
   assert n_rounds >= 2
 
@@ -68,7 +54,7 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, expected):
   # SIGINT first, on a fresh run: its first checkpoint is written after the
   # first chunk of its first group, with the whole run still ahead, so the
   # signal always lands mid-group. A clean message and exit status 130.
-  proc = subprocess.Popen(_cmd(wd), env=_env(), stdout=subprocess.PIPE,
+  proc = subprocess.Popen(_cmd(wd), env=run_env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
   assert _wait_for(lambda: bool(ckpts()), proc, timeout=240)
   proc.send_signal(signal.SIGINT)
@@ -83,25 +69,29 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, expected):
   points = [lambda: stamp() > before,
             lambda: _lines(wd) >= 2,
             lambda: _lines(wd) >= 4 and bool(ckpts())]
-  killed = 0
+  landed = []
   for point in points:
-    proc = subprocess.Popen(_cmd(wd), env=_env(), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_cmd(wd), env=run_env,
+                            stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     reached = _wait_for(point, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    if not reached:
+    # Landed: the point was reached and the kill, not the run's end, ended
+    # the process.
+    landed.append(reached and proc.returncode == -signal.SIGKILL)
+    if not landed[-1]:
       break
-    killed += 1
+  print(f"capacity: SIGINT landed; SIGKILL points landed: {landed}")
   # The first point always lies ahead (the interrupted first group is still
   # in flight); later ones can be overtaken on a fast machine.
-  assert killed >= 1, "no kill landed: the test tested nothing"
-  subprocess.run(_cmd(wd), env=_env(), check=True, capture_output=True)
+  assert landed[0], "no kill landed: the test tested nothing"
+  subprocess.run(_cmd(wd), env=run_env, check=True, capture_output=True)
   assert _results(wd) == expected
   assert not ckpts()
 
 
-def _two_processes(wd):
+def _two_processes(wd, env):
   """The same command as 2 processes x 4 CPU devices (jax.distributed on
   loopback, gloo collectives), both sharing the workdir."""
   with socket.socket() as sock:
@@ -109,19 +99,20 @@ def _two_processes(wd):
     port = sock.getsockname()[1]
   procs = []
   for i in range(2):
-    env = dict(_env(), JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
-               JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(i),
-               XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    procs.append(subprocess.Popen(_cmd(wd) + ["--distributed"], env=env,
+    env_i = dict(env, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+                 JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(i),
+                 XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    procs.append(subprocess.Popen(_cmd(wd) + ["--distributed"], env=env_i,
                                   stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True))
   return procs
 
 
-def test_two_processes_killed_and_resumed_match_one(tmp_path, expected):
+def test_two_processes_killed_and_resumed_match_one(tmp_path, expected,
+                                                    run_env):
   wd = str(tmp_path / "run")
   ckpts = lambda: glob.glob(os.path.join(wd, "checkpoints", "inflight_*.npz"))
-  procs = _two_processes(wd)
+  procs = _two_processes(wd, run_env)
   # kill -9 both once process 0 has written an in-flight checkpoint (every
   # process took part in gathering it).
   reached = _wait_for(ckpts, procs[0])
@@ -129,7 +120,7 @@ def test_two_processes_killed_and_resumed_match_one(tmp_path, expected):
     p.kill()
     p.wait()
   assert reached, "no checkpoint before the run ended: nothing was tested"
-  procs = _two_processes(wd)
+  procs = _two_processes(wd, run_env)
   for p in procs:
     _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err[-2000:]
@@ -137,39 +128,105 @@ def test_two_processes_killed_and_resumed_match_one(tmp_path, expected):
   assert not ckpts()
 
 
-# Every other config's smoke preset, each through its own loop and records:
-# SIGKILL once a third and once two thirds of the uninterrupted run's records
-# are written, then the same command finishes the run with the same bytes.
-OTHERS = {name: [f"--config={name}:smoke"] for name in (
-    "linear_memory", "mlp_memory", "tradeoff", "dynamics", "sr_ratio",
-    "thresholds", "memo_capacity", "memo_decoys", "crosstalk", "editing",
-    "minilm_crosstalk")}
+# Every other config's smoke preset, each through its own loop and records,
+# in one chain of runs on one workdir: a fresh run ended by SIGINT (Ctrl-C),
+# then runs of the same command killed with SIGKILL, then the same command
+# finishes the run with the uninterrupted run's bytes.
+#
+# Where each run is interrupted: START is as soon as the run has started its
+# work (its first line, "factrecall: NAME:PRESET -> WORKDIR ...", is on
+# stderr: the CLI's SIGINT handler is in place and run() has begun); NEXT is
+# once the run has written a record of its own; a fraction f is once
+# ceil(f * n) of the uninterrupted run's n records are written. A record
+# point always lies ahead of what the run started from (at least one record
+# of its own); one that cannot (every record written already) becomes START,
+# killing a run that only writes the summary. The first point is the
+# SIGINT's, the others SIGKILL's. Presets whose records come in several
+# batches take the SIGINT after their first; those with two batches take it
+# at START, so that a kill still lands between the batches; those that write
+# every record at once, at the end of their work, are interrupted at START
+# twice, so that the SIGINT and one kill land mid-work.
+START, NEXT = "start", "next"
+OTHERS = {
+    "linear_memory": (NEXT, 1 / 3, 2 / 3),
+    "mlp_memory": (NEXT, 1 / 3, 2 / 3),
+    "tradeoff": (NEXT, 1 / 3, 2 / 3),
+    "thresholds": (NEXT, 1 / 3, 2 / 3),
+    "dynamics": (START, 1 / 3, 2 / 3),
+    "sr_ratio": (START, 1 / 3, 2 / 3),
+    "crosstalk": (START, 1 / 3, 2 / 3),
+    "editing": (START, NEXT, 2 / 3),
+    "memo_capacity": (START, START, 2 / 3),
+    "memo_decoys": (START, START, 2 / 3),
+    "minilm_crosstalk": (START, START, 2 / 3),
+}
+CHECKPOINTED = "the group in flight is checkpointed"
+NOT_CHECKPOINTED = "work in flight was not checkpointed and is redone"
 
 
-def _cmd_of(args, wd):
-  return [sys.executable, os.path.join(ROOT, "experiments", "sweep.py")] + (
-      args + ["--workdir", wd])
+def _interrupt(args, wd, env, point, n, sig, log):
+  """Runs the command on wd until `point`, sends `sig` and returns (exit
+  status, stderr, the point as reached: "start" or records >= k). Fails if
+  the run ended before the point."""
+  start = _lines(wd)
+  if point not in (START, NEXT):
+    point = max(math.ceil(point * n), start + 1)
+  elif point == NEXT:
+    point = start + 1
+  if point != START and point > n:
+    point = START
+  t0 = time.time()
+  with open(log, "w") as err_f:
+    proc = subprocess.Popen(runs.command(args, wd), env=env,
+                            stdout=subprocess.DEVNULL, stderr=err_f)
+    read = lambda: open(log).read()
+    started = lambda: any(l.startswith("factrecall: ")
+                          for l in read().splitlines())
+    reached = _wait_for(started if point == START else
+                        (lambda: _lines(wd) >= point), proc)
+    if reached:
+      proc.send_signal(sig)
+    try:
+      proc.wait(timeout=300)
+    finally:
+      proc.kill()
+  where = "start" if point == START else f"records>={point}"
+  assert reached, (f"the run ended (status {proc.returncode}) before "
+                   f"{where} (from {start} of {n} records): no "
+                   f"{signal.Signals(sig).name} landed\n{read()[-2000:]}")
+  return proc.returncode, read(), (f"{where} (from {start}, at {_lines(wd)}; "
+                                   f"{time.time() - t0:.1f}s)")
 
 
 @pytest.mark.parametrize("name", sorted(OTHERS))
-def test_kill_and_resume_other_runners(tmp_path, name):
-  args = OTHERS[name]
-  ref = str(tmp_path / "ref")
-  subprocess.run(_cmd_of(args, ref), env=_env(), check=True,
-                 capture_output=True)
-  expected = _results(ref)
+def test_kill_and_resume_other_runners(tmp_path, name, finished, run_env):
+  args = [f"--config={name}:smoke"]
+  expected = finished(args).results()
   n = expected.count("\n")
   assert n >= 2  # a kill can land between two records
   wd = str(tmp_path / "run")
-  killed = 0
-  for frac in (1 / 3, 2 / 3):
-    proc = subprocess.Popen(_cmd_of(args, wd), env=_env(),
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    if _wait_for(lambda frac=frac: _lines(wd) >= n * frac, proc):
-      proc.send_signal(signal.SIGKILL)
-      killed += 1
-    proc.wait()
-  assert killed >= 1  # at least one kill landed before the run ended
-  subprocess.run(_cmd_of(args, wd), env=_env(), check=True, capture_output=True)
+  ckpts = lambda: glob.glob(os.path.join(wd, "checkpoints", "inflight_*.npz"))
+  sigint, *kills = OTHERS[name]
+  # Ctrl-C on a fresh run, mid-work: exit status 130 and the resume message,
+  # no traceback; the message says the work in flight is checkpointed if and
+  # only if an in-flight checkpoint is there (a fresh run has no older one).
+  status, err, where = _interrupt(args, wd, run_env, sigint, n,
+                                  signal.SIGINT, str(tmp_path / "sigint.err"))
+  assert status == 130, err[-2000:]
+  assert "resume with the same command" in err and "Traceback" not in err, err
+  assert (CHECKPOINTED in err) != (NOT_CHECKPOINTED in err), err
+  assert (CHECKPOINTED in err) == bool(ckpts()), (err, ckpts())
+  landed = [f"SIGINT at {where}: "
+            f"{'checkpointed' if CHECKPOINTED in err else 'not checkpointed'}"]
+  for i, point in enumerate(kills):
+    status, err, where = _interrupt(args, wd, run_env, point, n,
+                                    signal.SIGKILL,
+                                    str(tmp_path / f"kill{i}.err"))
+    assert status == -signal.SIGKILL, (where, status, err[-2000:])
+    landed.append(f"SIGKILL at {where}")
+  t0 = time.time()
+  subprocess.run(runs.command(args, wd), env=run_env, check=True,
+                 capture_output=True)
+  landed.append(f"completed ({time.time() - t0:.1f}s)")
+  print(f"{name} (n={n}): " + "; ".join(landed))
   assert _results(wd) == expected

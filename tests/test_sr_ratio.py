@@ -18,9 +18,10 @@ def test_threshold_is_the_smallest_ratio_from_which_on_half_see_it():
   assert sr_ratio.threshold(r[::-1], [1.0, 0.5, 0.0, 0.0]) == 4
 
 
-def test_smoke_writes_the_output_contract_and_checks_pairs(tmp_path, capsys):
-  wd = str(tmp_path / "sr")
-  assert cli.entry(["--config=sr_ratio:smoke", "--workdir", wd]) == 0
+def test_smoke_writes_the_output_contract_and_checks_pairs(tmp_path, capsys,
+                                                           finished):
+  # The session's uninterrupted run of the command (test_resume's reference).
+  wd = finished(["--config=sr_ratio:smoke"]).workdir  # read only
   with open(os.path.join(wd, "results.jsonl")) as f:
     recs = [json.loads(line) for line in f]
   assert {(r["S"], r["R"]) for r in recs} == {(2, 8), (8, 2)}

@@ -83,9 +83,11 @@ def test_logistic_fit_recovers_a_known_transition():
   assert math.isnan(th.fit_transition(load, np.ones(len(load), bool))["mid"])
 
 
-def test_smoke_writes_the_output_contract_and_resumes(tmp_path, capsys):
-  wd = str(tmp_path / "thr")
-  assert cli.entry(["--config=thresholds:smoke", "--workdir", wd]) == 0
+def test_smoke_writes_the_output_contract_and_resumes(tmp_path, capsys,
+                                                      finished):
+  # The session's uninterrupted run of the command (test_resume's reference),
+  # resumed here in this process.
+  wd = finished(["--config=thresholds:smoke"]).copy(tmp_path / "thr")
   with open(os.path.join(wd, "config.json")) as f:
     assert json.load(f)["memories"] == ["correlation", "trained"]
   with open(os.path.join(wd, "results.jsonl")) as f:
