@@ -19,7 +19,7 @@ def compilation_cache(tmp_path_factory):
   """One persistent XLA compilation cache for the session, this process's
   and its subprocess runs' (run_env): compiling is most of a smoke run's
   time, and every run_group traces and compiles its programs anew
-  (sweep._compiled's cache does not hit across runs), so a run that builds
+  (engine._compiled's cache does not hit across runs), so a run that builds
   the same program as an earlier one loads it instead of compiling it
   again. The key is the program (its HLO, devices and XLA flags): runs that
   build different programs still compile their own. test_determinism's
