@@ -58,7 +58,7 @@ def group(ckpt=None, stop_after=None):
       raise Interrupt()
 
   return engine.run_group(setup, hps, engine.StopRule(max_steps=64, target=0.99),
-                         ckpt=ckpt, ckpt_every=0.0, on_chunk=on_chunk)
+                          ckpt=ckpt, ckpt_every=0.0, on_chunk=on_chunk)
 
 
 def _port():

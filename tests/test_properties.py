@@ -105,8 +105,8 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
   assert load(hps=hps[::-1]) is None
   assert load(protocols=("paper",)) is None
   renamed = engine.Program(train.init, train.run_chunk, train.METRICS,
-                          dict(all_pairs="fixed_accuracy", paper="accuracy"),
-                          ("train_loss", "loss"))
+                           dict(all_pairs="fixed_accuracy", paper="accuracy"),
+                           ("train_loss", "loss"))
   assert load(program=renamed) is None
   # A truncated file and a pickle: ignored.
   data = open(path, "rb").read()

@@ -111,7 +111,7 @@ def _judge_rows(rows, rule, chunk=128):
 
 def test_paper_rule_by_hand():
   rule = engine.StopRule(max_steps=128 * 4, target=0.99,
-                        protocols=("paper", "all_pairs"))
+                         protocols=("paper", "all_pairs"))
   # 1013/1024 < 0.99 < 1014/1024: the original's "> 0.99" on 1024 samples.
   rows = [_row(0.5, 1013 / 1024), _row(0.9, 1014 / 1024), _row(0.95, 0.98),
           _row(0.97, 0.97)]
@@ -135,7 +135,7 @@ def test_paper_rule_by_hand():
 
 def test_all_pairs_rule_and_stall_by_hand():
   rule = engine.StopRule(max_steps=128 * 10, target=0.99, patience=2,
-                        protocols=("all_pairs",))
+                         protocols=("all_pairs",))
   g = _judge_rows([_row(0.5), _row(0.9), _row(0.9005), _row(0.9), _row(1.0)],
                   rule)
   assert g.outcome[0]["all_pairs"] == dict(status="stalled", steps=512,
@@ -153,7 +153,7 @@ def test_both_protocols_from_one_group_run():
   setup = train.Setup(shape, tasks.shape_for(hps, 8), batch=64, chunk=16,
                       fixed_eval=128)
   rule = engine.StopRule(max_steps=96, target=0.99,
-                        protocols=("all_pairs", "paper"))
+                         protocols=("all_pairs", "paper"))
   res = engine.run_group(setup, hps, rule)
   for r in res:
     c = r["curves"]
@@ -180,7 +180,7 @@ def test_stop_rule_refuses_unknown_protocols():
 
 def test_gives_up_by_hand():
   rule = engine.StopRule(max_steps=1000, target=0.99, give_up_window=200,
-                        give_up_margin=1.0, give_up_loss_drop=0.1)
+                         give_up_margin=1.0, give_up_loss_drop=0.1)
   chunk = 100
   # Too early: the window (2 evaluations) has not passed.
   assert not engine.gives_up([0.5, 0.5], [1.0, 1.0], chunk, rule)

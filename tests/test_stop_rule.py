@@ -80,7 +80,7 @@ def test_give_up_never_stops_a_member_that_succeeded_later(fixture):
         n = o["steps"] // cfg.train.chunk
         stop = next((j for j in range(1, n + 1)
                      if engine.gives_up(best[:j], low[:j].tolist(),
-                                       cfg.train.chunk, rule)), None)
+                                        cfg.train.chunk, rule)), None)
         if o["status"] == "success":
           assert stop is None, (m["shape"], m["k"], m["lr"], p, stop)
         elif stop is not None:

@@ -106,7 +106,7 @@ def run_chunk(setup, state, hp, active):
 # their state is the parameters, Adam's moments and the fixed embeddings;
 # an evaluation is (loss, accuracy) over the member's N inputs.
 PROGRAM = engine.Program(init, run_chunk, ("loss", "accuracy"),
-                        {"all_pairs": "accuracy"}, ("loss",))
+                         {"all_pairs": "accuracy"}, ("loss",))
 
 
 def step_flops(setup):
@@ -189,8 +189,6 @@ def record_key(regime, shape, seed, N, lr):
   return f"{regime}|{shape.name()}|s{seed}|N{N}|lr{lr:g}"
 
 
-
-
 def search_floor(shape):
   """The smallest N a search tries: d (a memory on d-dim embeddings stores
   d associations: W = U^T E^-T maps every e_x onto its own u_x)."""
@@ -260,7 +258,7 @@ def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True,
   """
   tr = cfg.train
   rule = engine.StopRule(max_steps=tr.max_steps, target=tr.target,
-                        patience=tr.patience)
+                         patience=tr.patience)
   search = new_search(cfg, regime, shape)
   plan = plan or work_plan(cfg, [(regime, ratio, shape)])
   budget = tr.max_steps

@@ -196,12 +196,12 @@ def first_brackets(cfg, shape, info, carried):
 
 def stop_rule(cfg):
   return engine.StopRule(max_steps=cfg.train.max_steps,
-                        target=cfg.train.target, patience=cfg.train.patience,
-                        protocols=protocols(cfg),
-                        give_up_window=cfg.train.give_up_window,
-                        give_up_margin=cfg.train.give_up_margin,
-                        give_up_loss_drop=cfg.train.give_up_loss_drop,
-                        give_up_loss_window=cfg.train.give_up_loss_window)
+                         target=cfg.train.target, patience=cfg.train.patience,
+                         protocols=protocols(cfg),
+                         give_up_window=cfg.train.give_up_window,
+                         give_up_margin=cfg.train.give_up_margin,
+                         give_up_loss_drop=cfg.train.give_up_loss_drop,
+                         give_up_loss_window=cfg.train.give_up_loss_window)
 
 
 def run(cfg, wd):
@@ -335,9 +335,9 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
     prog.set_total(prog.done + setup.chunk * len(live) + plan.remaining())
 
   res = engine.run_group(setup, hps, rule, needed=needed,
-                        ckpt=ckpt, progress=prog,
-                        on_chunk=replan, ckpt_every=cfg.checkpoint_every,
-                        keep_params=cfg.save_models or learn)
+                         ckpt=ckpt, progress=prog,
+                         on_chunk=replan, ckpt_every=cfg.checkpoint_every,
+                         keep_params=cfg.save_models or learn)
   recs = []
   for key, (k, seed, lr), hp, r in zip(keys, members, hps, res):
     recs.append(dict(

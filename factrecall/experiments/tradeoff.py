@@ -349,8 +349,8 @@ def run(cfg, wd):
   """Trains the grid (resuming recorded members), fits, claims, heatmap."""
   done = {r["key"]: r for r in wd.records()}
   rule = engine.StopRule(max_steps=cfg.train.max_steps, target=cfg.train.target,
-                        patience=cfg.train.patience,
-                        protocols=(cfg.train.eval,))
+                         patience=cfg.train.patience,
+                         protocols=(cfg.train.eval,))
   seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
   todo = [(shape, [s for s in seeds if _key(shape, s) not in done])
           for shape in cells(cfg)]
@@ -393,8 +393,8 @@ def _run_cell(cfg, wd, shape, seeds, rule, prog):
   prog.update(0, note=shape.name())
   ckpt = engine.checkpoint_path(wd.checkpoints, shape.name())
   res = engine.run_group(setup, hps, rule, ckpt=ckpt,
-                        progress=prog, on_chunk=credit,
-                        ckpt_every=cfg.checkpoint_every)
+                         progress=prog, on_chunk=credit,
+                         ckpt_every=cfg.checkpoint_every)
   t, mo = cfg.task, cfg.model
   recs = []
   for s, hp, r in zip(seeds, hps, res):
