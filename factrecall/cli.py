@@ -430,23 +430,49 @@ def console():
   sys.exit(entry())
 
 
+def _interrupt(signum, frame):
+  del frame
+  output.INTERRUPTS.append(signum)
+  raise KeyboardInterrupt
+
+
+def _unraisable(info, default=sys.unraisablehook):
+  """Python's report of an exception it cannot raise (one inside a garbage-
+  collection callback), silent for the interrupts the engine re-raises."""
+  if issubclass(info.exc_type, KeyboardInterrupt) and output.INTERRUPTS:
+    return
+  default(info)
+
+
 def entry(argv=None):
   argv = sys.argv[1:] if argv is None else argv
   # SIGTERM, and SIGINT even where it was inherited as ignored (a shell
   # script's `cmd &` starts cmd with SIGINT ignored, so Python installs no
   # handler and a kill -INT would go unheard), end the run as Ctrl-C does:
   # with the in-flight group checkpointed and the resume message.
-  signal.signal(signal.SIGTERM, signal.default_int_handler)
-  signal.signal(signal.SIGINT, signal.default_int_handler)
+  # The handler also records the signal: a KeyboardInterrupt raised inside a
+  # garbage-collection callback is printed and ignored by Python, so the
+  # engine checks the record between chunks and the run ends as interrupted.
+  output.INTERRUPTS.clear()
+  sys.unraisablehook = _unraisable
+  signal.signal(signal.SIGTERM, _interrupt)
+  signal.signal(signal.SIGINT, _interrupt)
   try:
-    return main(argv)
+    code = main(argv)
+    if not output.INTERRUPTS:
+      return code
+    raise KeyboardInterrupt
   except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   except KeyboardInterrupt:
     cmd = " ".join(["python", "experiments/sweep.py"] + argv)
     from factrecall import engine  # pylint: disable=g-import-not-at-top
-    inflight = ("the group in flight is checkpointed" if engine.INTERRUPT_SAVED
+    saved = bool(engine.INTERRUPT_SAVED) or any(os.path.exists(p)
+                                                for p in engine.INFLIGHT)
+    engine.INTERRUPT_SAVED.clear()
+    engine.INFLIGHT.clear()
+    inflight = ("the group in flight is checkpointed" if saved
                 else "work in flight was not checkpointed and is redone")
     print("\ninterrupted: finished members are in WORKDIR/results.jsonl and "
           f"{inflight}; resume with the same command: {cmd}", file=sys.stderr)

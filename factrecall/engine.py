@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from factrecall import output
 from factrecall import train
 
 
@@ -308,9 +309,13 @@ def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
     live = list(range(n))
     blk.start(live)
   last_ckpt = time.time()
+  if ckpt:
+    INFLIGHT[:] = [ckpt]
   while live:
     snapshot = (copy.deepcopy(g), list(live), blk.ids, blk.states)
     try:
+      if output.INTERRUPTS:  # a Ctrl-C that Python swallowed (see cli.entry)
+        raise KeyboardInterrupt
       rows = blk.chunk()
       record_chunk(g, live, rows, rule, needed)
       if on_chunk is not None:
@@ -327,6 +332,11 @@ def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
               g.params[i] = host[i]["params"]
         blk.restore(new_live, {i: host[i] for i in new_live})
       live = new_live
+      if ckpt and live and agree(time.time() - last_ckpt > ckpt_every):
+        states = blk.host_states()  # a collective: every process takes part
+        if writer:
+          _save_ckpt(ckpt, hps, setup, g, live, states)
+        last_ckpt = time.time()
     except KeyboardInterrupt:
       # One process's Ctrl-C cannot gather the others' shards: with several
       # processes the last periodic checkpoint is what resumes.
@@ -335,13 +345,9 @@ def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
                    blk.host_states(*snapshot[2:]))
         INTERRUPT_SAVED.append(ckpt)
       raise
-    if ckpt and live and agree(time.time() - last_ckpt > ckpt_every):
-      states = blk.host_states()  # a collective: every process takes part
-      if writer:
-        _save_ckpt(ckpt, hps, setup, g, live, states)
-      last_ckpt = time.time()
   if ckpt and writer and os.path.exists(ckpt):
     os.remove(ckpt)
+  INFLIGHT[:] = []
   return _results(g, n)
 
 
@@ -547,8 +553,10 @@ def _results(g, n):
 # exactly (leaf count, shapes, dtypes), or it is ignored and the group
 # starts afresh.
 _CKPT_FORMAT = 2
-# Checkpoints written because of an interrupt (what the CLI tells the user).
+# Checkpoints written because of an interrupt, and the checkpoint of the
+# group in flight (what the CLI tells the user after a Ctrl-C).
 INTERRUPT_SAVED = []
+INFLIGHT = []
 
 
 def checkpoint_path(directory, name):

@@ -12,6 +12,11 @@ import tempfile
 
 import numpy as np
 
+# Signals received by the CLI's handler (cli.entry). Python can swallow the
+# KeyboardInterrupt the handler raises (raised inside a garbage-collection
+# callback it is printed and ignored), so long loops also check this list.
+INTERRUPTS = []
+
 VERDICTS = ("supported", "refuted", "inconclusive")
 
 

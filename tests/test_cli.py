@@ -125,3 +125,35 @@ def test_unwritable_and_foreign_workdir(tmp_path, capsys):
   (wd / "config.json").write_text(json.dumps({"name": "memo", "seed": 3}))
   assert cli.entry(["--config=capacity:smoke", "--workdir", str(wd)]) == 2
   assert "different config" in capsys.readouterr().err
+
+
+def test_ctrl_c_inside_a_gc_callback_is_recorded_not_lost(capfd):
+  """Python ignores (and prints) a KeyboardInterrupt raised inside a
+  garbage-collection callback; the CLI's handler records the signal first,
+  so the engine and entry() still end the run as interrupted, and the
+  report of the ignored exception is not printed."""
+  import gc  # pylint: disable=g-import-not-at-top
+  import signal  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  from factrecall import output  # pylint: disable=g-import-not-at-top
+
+  def callback(phase, info):
+    del info
+    if phase == "start":
+      os.kill(os.getpid(), signal.SIGINT)
+      time.sleep(0.01)  # the handler runs here, inside the callback
+
+  old_hook, old_handler = sys.unraisablehook, signal.getsignal(signal.SIGINT)
+  output.INTERRUPTS.clear()
+  sys.unraisablehook = cli._unraisable  # pylint: disable=protected-access
+  signal.signal(signal.SIGINT, cli._interrupt)  # pylint: disable=protected-access
+  try:
+    gc.callbacks.append(callback)
+    gc.collect()  # the KeyboardInterrupt is swallowed here
+  finally:
+    gc.callbacks.remove(callback)
+    sys.unraisablehook, _ = old_hook, signal.signal(signal.SIGINT, old_handler)
+  assert output.INTERRUPTS == [signal.SIGINT]
+  assert "Exception ignored" not in capfd.readouterr().err
+  output.INTERRUPTS.clear()
