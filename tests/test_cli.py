@@ -153,7 +153,8 @@ def test_ctrl_c_inside_a_gc_callback_is_recorded_not_lost(capfd):
     gc.collect()  # the KeyboardInterrupt is swallowed here
   finally:
     gc.callbacks.remove(callback)
-    sys.unraisablehook, _ = old_hook, signal.signal(signal.SIGINT, old_handler)
+    sys.unraisablehook = old_hook
+    signal.signal(signal.SIGINT, old_handler)
   assert output.INTERRUPTS == [signal.SIGINT]
   assert "Exception ignored" not in capfd.readouterr().err
   output.INTERRUPTS.clear()
