@@ -55,7 +55,11 @@ class Program:
   shared: init, chunk and idle take one more argument, a tree of arrays
   every member of the group reads (run_group's `shared`, replicated on
   every device, neither copied per member nor checkpointed: e.g. large
-  fixed tables rebuilt from a seed).
+  fixed tables rebuilt from a seed);
+  member_bytes(setup) -> (state, work): rough bytes one member holds
+  between chunks, and the extra bytes while its chunk runs (the shared
+  arrays not included): the one estimate the memory guards and `split`
+  read (see group_bytes).
   """
   init: object
   chunk: object
@@ -64,11 +68,31 @@ class Program:
   finite: tuple
   idle: object = None
   shared: bool = False
+  member_bytes: object = None
 
 
 TRANSFORMER = Program(train.init, train.run_chunk, train.METRICS,
                       _PROTOCOL_METRIC, ("train_loss", "loss"),
-                      idle=train.idle_chunk)
+                      idle=train.idle_chunk, member_bytes=train.member_bytes)
+
+
+def group_bytes(program, setup, n, width=None, n_dev=None):
+  """Rough peak bytes of a group of n members: every member's state, and
+  the working memory of the members computing at once (each device runs
+  one block of `width` members at a time)."""
+  state, work = program.member_bytes(setup)
+  at_once = (width or default_width()) * (n_dev or jax.device_count())
+  return n * state + min(n, at_once) * work
+
+
+def split(members, program, setup, memory_gib, width=None, n_dev=None):
+  """members cut, in order, into as few groups as fit memory_gib GiB (one
+  member per group at least)."""
+  cap, budget = 1, memory_gib * 2 ** 30
+  while cap < len(members) and group_bytes(program, setup, cap + 1, width,
+                                           n_dev) <= budget:
+    cap += 1
+  return [members[i:i + cap] for i in range(0, len(members), cap)]
 
 
 @dataclasses.dataclass

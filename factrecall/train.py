@@ -40,6 +40,32 @@ class Setup:
   fixed_eval: int = 1024  # sequences of the fixed test set (i.i.d. samples)
 
 
+def member_bytes(setup):
+  """(state, work): rough bytes one member of `setup` holds between chunks
+  (parameters with Adam's two moments, E and U, the fact table) and the
+  peak extra bytes while its chunk runs: a gradient, the all-pairs
+  evaluation set, the fixed test set, and the activations of a training
+  batch and of one evaluation chunk of each set (a sequence's: its tokens
+  and token counts over the vocabulary, the heads' numerators and
+  denominators, the residual stream, the MLP's hidden units, the logits
+  and the sampler's draws). engine.TRANSFORMER's estimate; a test holds it
+  at or above XLA's own count, and within 3x of it."""
+  ts, mo = setup.task, setup.model
+  d, learned = mo.d, setup.embeddings == "learned"
+  emb = (ts.vocab * d if setup.embeddings == "onehot" else  # U = None
+         models.embedding_count(ts.vocab, ts.n_out, d))
+  trained = mo.params + (emb if learned else 0)
+  state = (3 if setup.optimizer == "adam" else 1) * trained + emb + ts.n_pairs
+  heads = getattr(mo, "H", 0) * (getattr(mo, "d_h", 0) + 1)
+  seq = (ts.T + ts.vocab + 2 * heads + 2 * d + 2 * getattr(mo, "m", 0) +
+         3 * ts.n_out)
+  ec = setup.eval_chunk
+  work = (trained + ts.n_pairs * (ts.T + 5) + setup.fixed_eval * (ts.T + 1) +
+          (min(ec, ts.n_pairs) + min(ec, setup.fixed_eval)) * seq +
+          setup.batch * (seq + 6 * ts.T))
+  return 4 * state, 4 * work
+
+
 def init_params(shape, key):
   if isinstance(shape, models.TransformerShape):
     return models.init_params(shape, key)

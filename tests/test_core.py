@@ -332,3 +332,49 @@ def test_only_the_headline_protocol_gets_a_band():
   ap = search.capacity("all_pairs")
   assert (ap["k"], ap["band"], ap["seed_table"]) == (9, [9, 10], {})
   assert {s for k, s in trained if k in (9,)} == {0}  # no band at 9
+
+
+def _xla_bytes(setup, hp):
+  """(state bytes, XLA's temporary bytes) of one member's chunk."""
+  state = jax.eval_shape(lambda h: train.init(setup, h), hp)
+  chunk = jax.jit(lambda s, h: train.run_chunk(setup, s, h, jnp.bool_(True)))
+  analysis = chunk.lower(state, hp).compile().memory_analysis()
+  return (sum(x.size * x.dtype.itemsize
+              for x in jax.tree_util.tree_leaves(state)),
+          analysis.temp_size_in_bytes)
+
+
+@pytest.mark.parametrize("k,model,embeddings", [
+    (12, models.TransformerShape(d=8, H=4, d_h=2, m=8), "gaussian"),
+    (96, models.TransformerShape(d=32, H=8, d_h=4, m=128), "gaussian"),
+    (24, models.TransformerShape(d=16, H=4, d_h=4, m=16), "learned"),
+    (8, None, "onehot")])
+def test_member_bytes_is_near_xlas_count(k, model, embeddings):
+  # The memory guards' estimate: a member's state exactly (it is what init
+  # allocates); its chunk's working memory never below what XLA allocates
+  # (a guard that under-counts lets a run run out of memory), and not over
+  # 3x it plus 2 MiB (tiny programs: XLA fuses most of their activations).
+  hp = _hp(k=k, D=8)
+  ts = tasks.shape_for([hp], 32)
+  if model is None:
+    model = models.LinearAttentionShape(d=ts.vocab, n_out=ts.n_out)
+  setup = train.Setup(model=model, task=ts, batch=256, chunk=8,
+                      embeddings=embeddings, fixed_eval=512)
+  state, work = train.member_bytes(setup)
+  xla_state, xla_work = _xla_bytes(setup, hp)
+  assert abs(state - xla_state) <= 0.05 * xla_state + 1024
+  assert xla_work <= work <= 3 * xla_work + 2 ** 21, (work, xla_work)
+
+
+def test_group_bytes_and_split_by_hand():
+  prog = engine.Program(None, None, (), {}, (),
+                        member_bytes=lambda setup: (10, 100))
+  # every member's state; the working memory of width * n_dev at once
+  assert engine.group_bytes(prog, None, 1, width=1, n_dev=2) == 110
+  assert engine.group_bytes(prog, None, 5, width=1, n_dev=2) == 250
+  assert engine.group_bytes(prog, None, 5, width=2, n_dev=2) == 450
+  gib = 260 / 2 ** 30  # 6 members need 260 bytes, 7 need 270
+  assert engine.split(list(range(7)), prog, None, gib, 1, 2) == [
+      [0, 1, 2, 3, 4, 5], [6]]
+  # at least one member per group, whatever the budget
+  assert engine.split([0, 1], prog, None, 1e-12, 1, 2) == [[0], [1]]

@@ -102,11 +102,21 @@ def run_chunk(setup, state, hp, active):
   return new, jnp.stack(loss_and_accuracy(setup, new["params"], new, hp))
 
 
+def member_bytes(setup):
+  """(state, work): rough bytes of one member between chunks (parameters
+  with Adam's moments, its embeddings) and while its chunk runs (its N x M
+  logits with softmax and gradient, activations); PROGRAM's estimate."""
+  shape, N, M = setup.shape, setup.n_in, setup.n_out
+  return (12 * shape.params + 4 * (N + M) * shape.d,
+          16 * N * (M + 2 * shape.d + shape.m))
+
+
 # The memories' members run through the same engine as the transformers':
 # their state is the parameters, Adam's moments and the fixed embeddings;
 # an evaluation is (loss, accuracy) over the member's N inputs.
-PROGRAM = engine.Program(init, run_chunk, ("loss", "accuracy"),
-                         {"all_pairs": "accuracy"}, ("loss",))
+PROGRAM = engine.Program(
+    init, run_chunk, ("loss", "accuracy"), {"all_pairs": "accuracy"},
+    ("loss",), member_bytes=member_bytes)
 
 
 def step_flops(setup):
@@ -114,12 +124,6 @@ def step_flops(setup):
   d, m = setup.shape.d, setup.shape.m
   per_row = d * d + d * setup.n_out if m == 0 else 2 * d * m + d * setup.n_out
   return 6 * setup.n_in * per_row
-
-
-def member_bytes(shape, N, M):
-  """Rough peak bytes of one member: its N x M logits with softmax and
-  gradient, embeddings and activations, parameters with Adam's moments."""
-  return 16 * N * (M + 2 * shape.d + shape.m) + 12 * shape.params
 
 
 def member_hp(N, M, lr, seed):
@@ -273,9 +277,9 @@ def search_shape(cfg, regime, ratio, shape, done, append, prog, together=True,
       prog.skip(cost * resumed)  # resumed: not in the rate
     if together:  # as few groups as fit in cfg.memory_gib
       M = size_bucket(max([N for N, _, _ in missing] or [1]))
-      per = member_bytes(shape, M, M if regime == "identity" else cfg.n_fixed)
-      cap = max(1, int(cfg.memory_gib * 2 ** 30 // per))
-      groups = [missing[i:i + cap] for i in range(0, len(missing), cap)]
+      groups = engine.split(missing, PROGRAM, Setup(
+          shape, M, M if regime == "identity" else cfg.n_fixed),
+                            cfg.memory_gib)
     else:
       groups = [[m] for m in missing]
     for gi, grp in enumerate(groups):
@@ -588,8 +592,8 @@ def validate(cfg):
     else:
       N = int(min(se.n_max, 2 * se.spread * guess_n(regime, shape.params,
                                                      se.guess[regime])))
-    worst = max(worst, member_bytes(
-        shape, N, N if regime == "identity" else cfg.n_fixed))
+    worst = max(worst, engine.group_bytes(PROGRAM, Setup(
+        shape, N, N if regime == "identity" else cfg.n_fixed), 1))
   checks.check_memory(worst, cfg.memory_gib,
                       f"search.n_max={se.n_max}, d_list max={max(cfg.d_list)}",
                       "one member")

@@ -70,31 +70,24 @@ def validate(cfg):
   if not cfg.fit.min_facts < cfg.fit.max_facts:
     raise UserError(f"fit.min_facts={cfg.fit.min_facts}: must be < "
                     f"fit.max_facts={cfg.fit.max_facts}")
-  # Memory guard: the padded eval set and per-member embeddings of the largest
-  # candidate (k_max^2 pairs x T tokens), a batch's tokens and logits, and
-  # the largest model with Adam's two moments, times the group's members.
+  if "learned" in mo.get("embeddings", ()) and "frozen" not in mo.embeddings:
+    raise UserError(f"model.embeddings={tuple(mo.embeddings)}: learned "
+                    "embeddings are measured against frozen ones; add "
+                    "'frozen'")
+  # Memory guard: a round (the bracket's candidates or the band's two ends
+  # with every seed, for each protocol, times the learning rates) of the
+  # largest member at k_max.
   k = se.k_max
   S, R, D = tasks.sizes_for(k, t.scaling, t.D)
-  d_max = max(mo.d_list)
-  p_max = max(shape.params for shape, _ in model_shapes(cfg))
-  # A round: the bracket's candidates or the band's two ends with every
-  # seed, for each protocol, times the learning rates.
+  ts = tasks.shape_for([tasks.task_values(S, R, D, t.n_noise)], t.T)
   members = (max(se.n_candidates, 2 * tr.n_seeds) * len(tr.lrs) *
              len(protocols(cfg)))
-  n_out = D * R
-  bytes_ = members * 4 * (n_out * d_max + S * R * t.T +
-                          tr.batch * (n_out * 3 + t.T) + 3 * p_max)
-  if "learned" in mo.get("embeddings", ()):
-    if "frozen" not in mo.embeddings:
-      raise UserError(f"model.embeddings={tuple(mo.embeddings)}: learned "
-                      "embeddings are measured against frozen ones; add "
-                      "'frozen'")
-    # trained E and U with Adam's two moments
-    bytes_ += members * 4 * 3 * (n_out + S + R + 1 +
-                                 tasks.noise_count(S, R, t.n_noise)) * d_max
+  bytes_, shape = max(((engine.group_bytes(
+      engine.TRANSFORMER, setup_of(cfg, sh, info, ts), members), sh)
+                        for sh, info in model_shapes(cfg)), key=lambda x: x[0])
   checks.check_memory(bytes_, cfg.memory_gib,
-                      f"search.k_max={k}, model.d_list max={d_max} ({p_max} "
-                      f"params), train.batch={tr.batch}",
+                      f"search.k_max={k}, model {shape.name()} ("
+                      f"{shape.params} params), train.batch={tr.batch}",
                       f"a group of {members} members")
 
 
@@ -317,13 +310,18 @@ def _fresh_pairs(cfg, shape, info, seeds):
              for carried in options)
 
 
+def setup_of(cfg, shape, info, ts):
+  """The engine setup of a round of `shape` on padded task shape ts."""
+  return train.Setup(model=shape, task=ts, batch=cfg.train.batch,
+                     chunk=cfg.train.chunk, optimizer="adam",
+                     fixed_eval=cfg.train.eval_samples,
+                     embeddings="learned" if is_learned(info) else "gaussian")
+
+
 def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
                prog, rnd, plan):
   learn = is_learned(info)
-  setup = train.Setup(model=shape, task=ts, batch=cfg.train.batch,
-                      chunk=cfg.train.chunk, optimizer="adam",
-                      fixed_eval=cfg.train.eval_samples,
-                      embeddings="learned" if learn else "gaussian")
+  setup = setup_of(cfg, shape, info, ts)
   ckpt = engine.checkpoint_path(wd.checkpoints, f"{shape.name()}_r{rnd}")
   budget = rule.max_steps
 

@@ -183,28 +183,12 @@ def validate(cfg):
     raise UserError(f"stages.min_plateau_steps={st.min_plateau_steps}: must "
                     f"be <= train.{budget}={tr[budget]}, the step budget of "
                     f"the largest S={big} (a longer plateau cannot be seen)")
-  # Memory guard: a group (one S, its seeds) holds per member the eval sets
-  # (S*R pairs and the fixed set, x T tokens) and their logits, a batch's
-  # tokens, counts and logits, the embeddings and the model with its
-  # optimiser state (the one-hot models have d = vocabulary: A is d x d, E
-  # the d x d identity).
+  # Memory guard: the largest group (one S, its seeds).
   worst = (0, 0, 0)
   for S, seeds, _, _ in plan(cfg):
-    n_noise = tasks.noise_count(S, t.R, t.n_noise)
-    vocab, n_out = S + t.R + n_noise + 1, t.D * t.R
-    if cfg.model in ONE_HOT:
-      d, params, emb = vocab, vocab * (vocab + n_out), vocab * vocab
-    else:
-      d = tf.d
-      params = models.param_count(models.TransformerShape(
-          d=tf.d, H=tf.H, d_h=tf.d_h, m=tf.m))
-      emb = (vocab + n_out) * d + 2 * vocab * tf.H * tf.d_h
-    state = (4 if tr.optimizer == "adam" else 2) * params
-    bytes_ = len(seeds) * 4 * (state + emb + S * t.R * t.T +
-                               min(4096, S * t.R) * 3 * n_out +
-                               FIXED_EVAL * (t.T + n_out) +
-                               tr.batch * (3 * n_out + t.T + vocab + d))
-    worst = max(worst, (bytes_, S, len(seeds)))
+    hps = [member_hp(cfg, S, s) for s in seeds]
+    worst = max(worst, (engine.group_bytes(
+        engine.TRANSFORMER, setup_of(cfg, hps), len(seeds)), S, len(seeds)))
   bytes_, S, n = worst
   model = (f"model={cfg.model} (d = vocabulary)" if cfg.model in ONE_HOT else
            f"transformer (d={tf.d}, H={tf.H}, d_h={tf.d_h}, m={tf.m})")
@@ -249,15 +233,20 @@ def plan(cfg):
   return out
 
 
-def _train_group(cfg, wd, S, seeds, budget, full, prog):
-  hps = [member_hp(cfg, S, s) for s in seeds]
+def setup_of(cfg, hps):
+  """The engine setup of a group of members hps (one S)."""
   ts = tasks.shape_for(hps, cfg.task.T, pad=False)
-  shape = model_shape(cfg, ts)
-  setup = train.Setup(
-      model=shape, task=ts, batch=cfg.train.batch, chunk=cfg.train.chunk,
-      optimizer=cfg.train.optimizer,
+  return train.Setup(
+      model=model_shape(cfg, ts), task=ts, batch=cfg.train.batch,
+      chunk=cfg.train.chunk, optimizer=cfg.train.optimizer,
       embeddings="onehot" if cfg.model in ONE_HOT else "gaussian",
       fixed_eval=FIXED_EVAL)
+
+
+def _train_group(cfg, wd, S, seeds, budget, full, prog):
+  hps = [member_hp(cfg, S, s) for s in seeds]
+  setup = setup_of(cfg, hps)
+  shape = setup.model
   st = cfg.stages
   acc_i, rel_i = train.METRICS.index("accuracy"), train.METRICS.index("rel_loss")
   kl_i = train.METRICS.index("kl_rel")

@@ -545,10 +545,18 @@ def capacity_chunk(setup, state, hp, active, tables):
 # A member stores batches until its score falls to the threshold ("success"
 # of the engine's rule on `failed` with target 1: the capacity is found) or
 # its budget of max_batches ends (the engine's "failed": censored).
+def capacity_member_bytes(setup):
+  """(state, work): rough bytes of one member between batches (its C and
+  the first batch's keys, with their updates) and while it scores a batch
+  (one vocabulary chunk's scores); the shared tables are not included."""
+  return (4 * (2 * setup.N * setup.D + 2 * setup.batch * setup.N),
+          4 * 2 * setup.batch * setup.vocab_chunk)
+
+
 CAPACITY = engine.Program(capacity_init, capacity_chunk,
                           ("failed", "k_ok", "acc_first", "acc_cur",
                            "score_ok"), {"all_pairs": "failed"}, (),
-                          shared=True)
+                          shared=True, member_bytes=capacity_member_bytes)
 
 
 def _capacity_group(cfg, wd, points, seed, prog):
@@ -628,8 +636,10 @@ def _capacity_bytes(config):
   for (_, D), gp in groups.items():
     N, W = max(h * d_h for h, d_h, _ in gp), max(d_h for _, d_h, _ in gp)
     share = -(-len(gp) // n_dev)
-    most = max(most, 4 * (config.vocab * (W + D) + share * (
-        2 * N * D + config.batch * 2 * N) + 2 * config.batch * chunk))
+    setup = CapacitySetup(config.batch, max(h for h, _, _ in gp), N, D,
+                          config.vocab, chunk, float(config.threshold))
+    most = max(most, 4 * config.vocab * (W + D) +
+               engine.group_bytes(CAPACITY, setup, share, n_dev=1))
   return most
 
 

@@ -310,20 +310,17 @@ def departures(cfg):
 
 def validate(cfg):
   """Checks across fields (each field alone: configs/tradeoff.py RULES)."""
-  t, mo, tr = cfg.task, cfg.model, cfg.train
+  t, tr = cfg.task, cfg.train
   tasks.check_noise(t)
   checks.at_least(cfg, "train.max_steps", "train.chunk")
-  # Memory guard: a cell's group (n_seeds members) holds each member's eval
-  # sets (S*R pairs and eval_samples sequences of T tokens, with logits), a
-  # batch's tokens and logits, and the largest model with Adam's two moments.
-  n_out = t.D * t.R
-  p_max = max(shape.params for shape in cells(cfg))
-  bytes_ = tr.n_seeds * 4 * (n_out * mo.d + t.S * t.R * t.T +
-                             tr.eval_samples * (t.T + n_out) +
-                             tr.batch * (n_out * 3 + t.T) + 3 * p_max)
+  # Memory guard: the largest cell's group (n_seeds members).
+  hps = [member_hp(cfg, 0)]
+  bytes_, shape = max(((engine.group_bytes(
+      engine.TRANSFORMER, setup_of(cfg, sh, hps), tr.n_seeds), sh)
+                        for sh in cells(cfg)), key=lambda x: x[0])
   checks.check_memory(bytes_, cfg.memory_gib,
-                      f"task.S={t.S}, task.R={t.R}, model.d={mo.d} ({p_max} "
-                      f"params), train.batch={tr.batch}, "
+                      f"task.S={t.S}, task.R={t.R}, model {shape.name()} "
+                      f"({shape.params} params), train.batch={tr.batch}, "
                       f"train.eval_samples={tr.eval_samples}",
                       f"a cell of {tr.n_seeds} members")
 
@@ -375,11 +372,16 @@ def run(cfg, wd):
   return summary
 
 
+def setup_of(cfg, shape, hps):
+  """The engine setup of a cell of `shape` with members hps."""
+  return train.Setup(model=shape, task=tasks.shape_for(hps, cfg.task.T),
+                     batch=cfg.train.batch, chunk=cfg.train.chunk,
+                     optimizer="adam", fixed_eval=cfg.train.eval_samples)
+
+
 def _run_cell(cfg, wd, shape, seeds, rule, prog):
   hps = [member_hp(cfg, s) for s in seeds]
-  setup = train.Setup(model=shape, task=tasks.shape_for(hps, cfg.task.T),
-                      batch=cfg.train.batch, chunk=cfg.train.chunk,
-                      optimizer="adam", fixed_eval=cfg.train.eval_samples)
+  setup = setup_of(cfg, shape, hps)
   budget = rule.max_steps
   seen = set()
 
