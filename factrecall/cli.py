@@ -363,12 +363,12 @@ def main(argv):
 
   parser.error = fail
   args = parser.parse_args(known)
+  if args.distributed:  # before validate: its memory guards count devices
+    start_distributed(os.environ)
   cfg, mod, run = prepare(args.config, rest)
   if args.print_config:
     print(cfg)
     return 0
-  if args.distributed:
-    start_distributed(os.environ)
   summary, wd = execute(cfg, mod, run, args.workdir)
   print(f"figures: {wd.figures}")
   print(f"report: {os.path.join(wd.path, 'report.html')}")

@@ -77,11 +77,12 @@ TRANSFORMER = Program(train.init, train.run_chunk, train.METRICS,
 
 
 def group_bytes(program, setup, n, width=None, n_dev=None):
-  """Rough peak bytes of a group of n members: every member's state, and
-  the working memory of the members computing at once (each device runs
-  one block of `width` members at a time)."""
+  """Rough peak bytes of a group of n members in one process: every
+  member's state, and the working memory of the members computing at once
+  (each of the process's devices runs one block of `width` members at a
+  time)."""
   state, work = program.member_bytes(setup)
-  at_once = (width or default_width()) * (n_dev or jax.device_count())
+  at_once = (width or default_width()) * (n_dev or jax.local_device_count())
   return n * state + min(n, at_once) * work
 
 
