@@ -122,10 +122,14 @@ MEAN_CE = ("computed as facts * max(0, log2 D - mean CE bits) because the "
            "bound of the per-fact sum)")
 
 
+MLP_WEIGHTS = "W1, b1 and W2: 2 m d + m"
+
+
 def bits_claims(rows, envelope, n_boot, seed, band, where,
                 guide_facts_per_param=None, prefix="",
                 best_what=None, how=MEAN_CE,
-                protocol="synthetic facts at the 99%-accuracy capacity"):
+                protocol="synthetic facts at the 99%-accuracy capacity",
+                weights_what=MLP_WEIGHTS, paper_count="m d"):
   """The bits-per-parameter claims of a capacity run over the best models
   (the shapes whose params are in `envelope`; all shapes if none are):
   Allen-Zhu & Li's information measure against their 2 bits/param, and the
@@ -134,7 +138,10 @@ def bits_claims(rows, envelope, n_boot, seed, band, where,
   output.reference of facts per parameter) * log2 D. best_what names the
   capacities averaged (default: the envelope, or every capacity), how says
   where the cross-entropy comes from, protocol what the run measures in
-  place of Allen-Zhu & Li's language models."""
+  place of Allen-Zhu & Li's language models. Rows with a "weights" count
+  (every trained number, named by weights_what) other than their "params"
+  (the paper's count, paper_count) are judged per weight, since Allen-Zhu
+  & Li count every trained number."""
   best = [r for r in rows if r["params"] in set(envelope)] or rows
   if best_what is None:
     best_what = ("the upper envelope of facts vs params" if envelope else
@@ -147,13 +154,14 @@ def bits_claims(rows, envelope, n_boot, seed, band, where,
   extra, per_w = {}, ""
   if best and all("weights" in r for r in best) and any(
       r["weights"] != r["params"] for r in best):
-    # Allen-Zhu & Li count every trained number; the paper's MLP count m d
-    # leaves out W2 and b1, so the claim is judged per trained weight.
+    # Allen-Zhu & Li count every trained number; the paper's counts leave
+    # some out (the MLP's m d: W2 and b1; the transformer's: learned E and
+    # U), so the claim is judged per trained weight.
     extra = dict(info_bits_per_paper_param=ib,
                  info_bits_per_paper_param_ci=ib_ci)
-    per_w = (f" Judged per trained weight (W1, b1 and W2: 2 m d + m); per "
-             f"the paper's count m d it is {ib:.3g} [{ib_ci[0]:.3g}, "
-             f"{ib_ci[1]:.3g}].")
+    per_w = (f" Judged per trained weight ({weights_what}); per the "
+             f"paper's count {paper_count} it is {ib:.3g} "
+             f"[{ib_ci[0]:.3g}, {ib_ci[1]:.3g}].")
     ib, ib_ci = stats.geo_mean_ci([r["info_bits_per_weight"] for r in best],
                                   n_boot, seed)
     sbw, _ = stats.geo_mean_ci([r["stored_bits"] / r["weights"] for r in best],

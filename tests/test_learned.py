@@ -169,11 +169,41 @@ def test_learned_smoke_end_to_end(tmp_path, capsys):
       row["learned_facts"] / row["frozen_facts"])
   assert claims["learned_facts_per_trained_param"]["measured"] == \
       pytest.approx(row["learned_per_all_params"] / row["frozen_per_param"])
+  # Bits of the learned shapes, judged per trained weight (E and U too).
+  b, = summary["learned"]["bits"]
+  assert b["shape"].endswith("_learnedE")
+  assert b["weights"] == b["params"] + learned.embedding_params(
+      cli.load_config("capacity:learned_smoke"),
+      math.isqrt(b["facts"]), row["d"])
+  c = claims["learned_bits_per_param"]
+  assert c["measured"] == pytest.approx(b["info_bits_per_weight"])
+  assert c["info_bits_per_paper_param"] == pytest.approx(
+      b["info_bits_per_param"])
   for f in ("learned_capacity", "learned_geometry"):
     assert os.path.getsize(wd / "figures" / f"{f}.png") > 0
   # Resume: nothing trained again.
   assert _run(wd) == 0
   assert open(wd / "results.jsonl").read().splitlines() == lines
+
+
+def test_learned_bits_by_hand():
+  # d = 8, k = 6: 36 facts, D = 8 (3 bits each), mean CE 0.1 nats at the
+  # capacity; vocab = 6 + 6 + 12 noise + EOS = 25, D R = 48 answers, so E
+  # and U add (25 + 48) * 8 = 584 weights to the transformer's 384.
+  cfg = cli.config_module("capacity").get_config("learned")
+  caps = [dict(shape="d8_H8_dh1_m8_learnedE", d=8, params=384, k=6,
+               facts=36, embeddings="learned"),
+          dict(shape="d8_H8_dh1_m8", d=8, params=384, k=2, facts=4)]
+  recs = [dict(shape="d8_H8_dh1_m8_learnedE", status="success", k=6,
+               curves=dict(loss=[2.0, 0.1])),
+          dict(shape="d8_H8_dh1_m8_learnedE", status="failed", k=7,
+               curves=dict(loss=[2.0, 1.0]))]
+  row, = learned.learned_bits(cfg, caps, recs)
+  info = 36 * (3 - 0.1 / math.log(2))
+  assert row["weights"] == 384 + 584
+  assert row["info_bits"] == pytest.approx(info)
+  assert row["info_bits_per_weight"] == pytest.approx(info / 968)
+  assert row["stored_bits_per_param"] == pytest.approx(108 / 384)
 
 
 def test_learned_first_bracket_counts_embedding_params():

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from factrecall import bits
 from factrecall import models
 from factrecall import output
 from factrecall import stats
@@ -306,12 +307,43 @@ def add_claims(cfg, wd, summary, capacities):
                                                               in geo})}
             if name == "mean_abs_cos" else None),
         **extra, reference=NO_PAPER))
+  brows = learned_bits(cfg, capacities, records)
+  claims += bits.bits_claims(
+      brows, [], cfg.fit.n_boot, cfg.seed, cfg.fit.guide_band,
+      f"{len(brows)} learned shapes, {cfg.train.eval} evaluation",
+      prefix="learned_", best_what="every learned shape",
+      weights_what="the transformer's and E and U's: params + (vocab + D R) "
+      "d at the capacity", paper_count="(the transformer's, without E and U)")
   summary["claims"] += claims
-  summary["learned"] = dict(pairs=rows, geometry=geo, departures=dep)
+  summary["learned"] = dict(pairs=rows, geometry=geo, departures=dep,
+                            bits=brows)
   summary["capacities"] = capacities
   if wd.is_writer:
     plot_capacity(wd.figure("learned_capacity"), rows)
     plot_geometry(wd.figure("learned_geometry"), geo)
+
+
+def learned_bits(cfg, capacities, records):
+  """bits.capacity_rows of the learned shapes, each with its trained
+  weights: the transformer's parameters and E and U at its capacity."""
+  from factrecall.experiments import capacity  # pylint: disable=g-import-not-at-top
+  caps = [c for c in capacities if capacity.is_learned(c)]
+  d_of = {c["shape"]: c["d"] for c in caps}
+  rows = bits.capacity_rows(cfg, caps, records, tasks.sizes_for)
+  for r in rows:
+    r["weights"] = r["params"] + embedding_params(
+        cfg, _k_of(cfg, r["facts"]), d_of[r["shape"]])
+    r["info_bits_per_weight"] = r["info_bits"] / r["weights"]
+  return rows
+
+
+def bits_series(summary):
+  """The learned shapes' bits for bits.plot, per trained weight (E and U
+  counted, as Allen-Zhu & Li count every trained number)."""
+  return {"learned E, U (per trained weight)": [
+      dict(r, params=r["weights"], info_bits_per_param=r["info_bits_per_weight"],
+           stored_bits_per_param=r["stored_bits"] / r["weights"])
+      for r in summary["learned"]["bits"]]}
 
 
 def _k_of(cfg, facts):
