@@ -136,8 +136,8 @@ def get_config(arg=None):
     # The paper's protocol (fixed 1024-sample test set, 2^14 steps, the
     # three learning rates, success at >= 99%, one seed) on the balanced
     # curve, each shape frozen and learned, with the default's give-up rule.
-    # Learned shapes store ~40x more facts, so their searches cost most of
-    # the run: d = 8 and 11 take 17 min of CPU, 11 min on 2 cores (see
+    # Learned shapes store ~35x more facts, so their searches cost most of
+    # the run: d = 8 and 11 take 14 min of CPU, 8 min on 2 cores (see
     # benchmarks/RESULTS.md); d = 16 would add about as much. A learned
     # shape's first bracket counts E and U among the parameters.
     c.model.embeddings = ("frozen", "learned")
