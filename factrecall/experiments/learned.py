@@ -341,7 +341,8 @@ def bits_series(summary):
   """The learned shapes' bits for bits.plot, per trained weight (E and U
   counted, as Allen-Zhu & Li count every trained number)."""
   return {"learned E, U (per trained weight)": [
-      dict(r, params=r["weights"], info_bits_per_param=r["info_bits_per_weight"],
+      dict(r, params=r["weights"],
+           info_bits_per_param=r["info_bits_per_weight"],
            stored_bits_per_param=r["stored_bits"] / r["weights"])
       for r in summary["learned"]["bits"]]}
 

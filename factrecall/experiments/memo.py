@@ -542,9 +542,6 @@ def capacity_chunk(setup, state, hp, active, tables):
   return new, row
 
 
-# A member stores batches until its score falls to the threshold ("success"
-# of the engine's rule on `failed` with target 1: the capacity is found) or
-# its budget of max_batches ends (the engine's "failed": censored).
 def capacity_member_bytes(setup):
   """(state, work): rough bytes of one member between batches (its C and
   the first batch's keys, with their updates) and while it scores a batch
@@ -553,6 +550,9 @@ def capacity_member_bytes(setup):
           4 * 2 * setup.batch * setup.vocab_chunk)
 
 
+# A member stores batches until its score falls to the threshold ("success"
+# of the engine's rule on `failed` with target 1: the capacity is found) or
+# its budget of max_batches ends (the engine's "failed": censored).
 CAPACITY = engine.Program(capacity_init, capacity_chunk,
                           ("failed", "k_ok", "acc_first", "acc_cur",
                            "score_ok"), {"all_pairs": "failed"}, (),

@@ -575,9 +575,9 @@ def validate(cfg):
   if "trained" in cfg.memories:
     for d in t.d_list:
       n = associative.size_bucket(n_grid(d, [t.load_range[1]])[-1])
-      worst = max(worst, engine.group_bytes(associative.PROGRAM,
-                                            associative.Setup(
-          models.MemoryShape(int(d)), n, n), t.n_seeds))
+      setup = associative.Setup(models.MemoryShape(int(d)), n, n)
+      worst = max(worst, engine.group_bytes(associative.PROGRAM, setup,
+                                            t.n_seeds))
   checks.check_memory(worst, cfg.memory_gib,
                       "correlation/trained d_list and load_range", "one size")
 
