@@ -261,13 +261,12 @@ def run(cfg, wd):
   frozen = [c for c in capacities if not is_learned(c)]
   summary = summarize(cfg, frozen)
   add_bits(cfg, summary, frozen, list(done.values()))
-  from factrecall.experiments import learned  # pylint: disable=g-import-not-at-top
+  series = {cfg.name: summary["bits"]}
   if len(frozen) < len(capacities):
+    from factrecall.experiments import learned  # pylint: disable=g-import-not-at-top
     learned.add_claims(cfg, wd, summary, capacities)
+    series.update(learned.bits_series(summary))
   if wd.is_writer:
-    series = {cfg.name: summary["bits"]}
-    if "learned" in summary:
-      series.update(learned.bits_series(summary))
     bits.plot(wd.figure("bits_per_param"), series)
     plots.capacity(wd.figure("capacity"), frozen, summary,
                    title=f"{cfg.name} ({cfg.task.scaling} scaling)")

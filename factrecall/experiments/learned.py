@@ -328,11 +328,11 @@ def learned_bits(cfg, capacities, records):
   weights: the transformer's parameters and E and U at its capacity."""
   from factrecall.experiments import capacity  # pylint: disable=g-import-not-at-top
   caps = [c for c in capacities if capacity.is_learned(c)]
-  d_of = {c["shape"]: c["d"] for c in caps}
+  cap_of = {c["shape"]: c for c in caps}
   rows = bits.capacity_rows(cfg, caps, records, tasks.sizes_for)
   for r in rows:
-    r["weights"] = r["params"] + embedding_params(
-        cfg, _k_of(cfg, r["facts"]), d_of[r["shape"]])
+    c = cap_of[r["shape"]]
+    r["weights"] = r["params"] + embedding_params(cfg, c["k"], c["d"])
     r["info_bits_per_weight"] = r["info_bits"] / r["weights"]
   return rows
 
