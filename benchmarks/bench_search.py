@@ -2,6 +2,7 @@
 original code, wall time and peak memory, and the capacity found.
 
 python benchmarks/bench_search.py [--original=PATH --original_python=PY]
+                                  [--devices=3]
 
 The search (the original code's `binary_sweep` for one shape): d = 16, H = 8,
 d_h = 2, m = 16, D = 8, S = R bisected between 8 and 64 to a gap of 1,
@@ -47,8 +48,17 @@ _ORIGINAL = ("import sys; sys.argv = ['x']; from run import binary_sweep; "
              "[1e-3, 3e-3, 1e-2]))")
 
 
-def ours():
-  rc, wall, mib, wd = common.run_sweep(BASE, "bench_search_")
+def ours(devices=None):
+  """Our search in a fresh process; devices: its XLA CPU device count (None:
+  the CLI's default, one per core)."""
+  flags = os.environ.get("XLA_FLAGS", "")
+  if devices:
+    os.environ["XLA_FLAGS"] = (
+        f"{flags} --xla_force_host_platform_device_count={devices}").strip()
+  try:
+    rc, wall, mib, wd = common.run_sweep(BASE, "bench_search_")
+  finally:
+    os.environ["XLA_FLAGS"] = flags
   if rc != 0:
     raise SystemExit(f"the search exited with {rc} (workdir {wd})")
   with open(os.path.join(wd, "summary.json")) as f:
@@ -82,6 +92,9 @@ def main():
                   help="a clone of eshnich/factual-recall-iclr")
   ap.add_argument("--original_python", default="python3",
                   help="a Python that runs the original code")
+  ap.add_argument("--devices", default="",
+                  help="also run ours with these XLA CPU device counts "
+                  "(comma-separated, e.g. 3), each beside the default")
   a = ap.parse_args()
   print(common.machine())
   load0 = f"{os.getloadavg()[0]:.2f}"
@@ -89,6 +102,11 @@ def main():
   wall, cpu, mib, k, steps = ours()
   rows.append(["ours", f"{wall:.0f}", f"{cpu:.0f}", f"{mib:.0f}", k, k * k,
                "1.00x", "1.00x", "1.00x"])
+  for n in [int(x) for x in a.devices.split(",") if x]:
+    w, c, m, kn, _ = ours(n)
+    rows.append([f"ours, {n} devices", f"{w:.0f}", f"{c:.0f}", f"{m:.0f}",
+                 kn, kn * kn, f"{w / wall:.2f}x", f"{c / cpu:.2f}x",
+                 f"{m / mib:.2f}x"])
   if a.original:
     w, c, m, k0 = original(a.original, a.original_python)
     rows.append(["original", f"{w:.0f}", f"{c:.0f}", f"{m:.0f}", k0, k0 * k0,
