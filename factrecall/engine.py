@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import time
 import zipfile
@@ -103,8 +104,9 @@ class StopRule:
   protocols: the success rules judged on every member (PROTOCOLS); a member
   trains until each of them is decided (success, or failed / stalled at the
   budget), and its top-level status is that of protocols[0].
-  give_up_window, give_up_margin, give_up_loss_drop, give_up_loss_window:
-  see `gives_up` (give_up_window 0 = off).
+  give_up_window, give_up_margin, give_up_loss_drop, give_up_loss_window,
+  give_up_trend_loss, give_up_trend_window, give_up_trend_margin: see
+  `gives_up` (give_up_window 0 = off; give_up_trend_loss 0 = no trend test).
   """
   max_steps: int = 2 ** 14
   target: float = 0.99
@@ -115,6 +117,9 @@ class StopRule:
   give_up_margin: float = 1.0
   give_up_loss_drop: float = 0.0
   give_up_loss_window: int = 0  # 0 = give_up_window
+  give_up_trend_loss: float = 0.0
+  give_up_trend_window: int = 1024
+  give_up_trend_margin: float = 2.0
 
   def __post_init__(self):
     self.protocols = tuple(self.protocols)
@@ -470,14 +475,19 @@ def gives_up(best, best_loss, chunk, rule):
 
   Over the last give_up_window steps the best accuracy rose by `gain`; at
   that rate the rest of the way to the target would take gap / gain *
-  window steps. The member gives up when that exceeds give_up_margin times
-  the steps left in its budget (or it gained nothing), and its lowest loss
-  fell by less than the fraction give_up_loss_drop over the last
-  give_up_loss_window steps (a member whose accuracy waits on its last
-  facts while its loss still falls is often learning them)."""
+  window steps. Only when that exceeds give_up_margin times the steps left
+  in its budget (or it gained nothing) may the member give up, and then it
+  does if either loss test says its loss is not about to carry it there:
+  - its lowest loss fell by less than the fraction give_up_loss_drop over
+    the last give_up_loss_window steps (a member whose accuracy waits on
+    its last facts while its loss still falls is often learning them);
+  - (the trend test, if give_up_trend_loss > 0) falling at its geometric
+    rate of the last give_up_trend_window steps for give_up_trend_margin
+    times the steps left, its lowest loss would still end above
+    give_up_trend_loss: a clear failure, which the first test can only see
+    after its whole window."""
   w = rule.give_up_window // chunk
-  wl = (rule.give_up_loss_window or rule.give_up_window) // chunk
-  if not w or len(best) <= max(w, wl):
+  if not w or len(best) <= w:
     return False
   left = rule.max_steps - len(best) * chunk
   gap = rule.target - best[-1]
@@ -486,8 +496,20 @@ def gives_up(best, best_loss, chunk, rule):
     return False
   if gain > 0 and gap / gain * rule.give_up_window <= rule.give_up_margin * left:
     return False
-  then = best_loss[-1 - wl]
-  return not then > 0 or best_loss[-1] > (1 - rule.give_up_loss_drop) * then
+  wl = (rule.give_up_loss_window or rule.give_up_window) // chunk
+  if len(best) > wl:
+    then = best_loss[-1 - wl]
+    if not then > 0 or best_loss[-1] > (1 - rule.give_up_loss_drop) * then:
+      return True
+  wt = rule.give_up_trend_window // chunk
+  if not rule.give_up_trend_loss or not wt or len(best) <= wt:
+    return False
+  now, then = best_loss[-1], best_loss[-1 - wt]
+  if not now > 0:
+    return False
+  rate = (math.log(then) - math.log(now)) / rule.give_up_trend_window
+  return (math.log(now) - rule.give_up_trend_margin * rate * left >
+          math.log(rule.give_up_trend_loss))
 
 
 def _judge(g, i, row, rule):

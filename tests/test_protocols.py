@@ -201,3 +201,33 @@ def test_gives_up_by_hand():
   assert not engine.gives_up([0.99, 0.99, 0.995], [1.0] * 3, chunk, rule)
   off = dataclasses.replace(rule, give_up_window=0)
   assert not engine.gives_up([0.1] * 9, [1.0] * 9, chunk, off)
+
+
+def test_gives_up_on_the_loss_trend_by_hand():
+  # The loss-drop test alone waits for its 600-step window; the trend test
+  # projects the last 200 steps' geometric rate over twice the steps left.
+  rule = engine.StopRule(max_steps=1000, target=0.99, give_up_window=200,
+                         give_up_loss_drop=0.5, give_up_loss_window=600,
+                         give_up_trend_loss=0.3, give_up_trend_window=200,
+                         give_up_trend_margin=2.0)
+  chunk, best = 100, [0.5, 0.5, 0.5]  # accuracy stalled: may give up
+  no_trend = dataclasses.replace(rule, give_up_trend_loss=0.0)
+  # Loss 2.0 -> 1.8 over 200 steps, 700 left: ln 1.8 - 2 * 700/200 *
+  # ln(2/1.8) = -0.150 > ln 0.3 = -1.204: it would end above 0.3.
+  assert engine.gives_up(best, [2.0, 1.9, 1.8], chunk, rule)
+  assert not engine.gives_up(best, [2.0, 1.9, 1.8], chunk, no_trend)
+  # Break-even margin (0.588 + 1.204) / (3.5 * 0.105) = 4.86.
+  assert engine.gives_up(best, [2.0, 1.9, 1.8], chunk,
+                         dataclasses.replace(rule, give_up_trend_margin=4.7))
+  assert not engine.gives_up(best, [2.0, 1.9, 1.8], chunk,
+                             dataclasses.replace(rule, give_up_trend_margin=5.0))
+  # Loss 2.0 -> 1.0: ln 1 - 2 * 3.5 * ln 2 = -4.85 < -1.204: goes on.
+  assert not engine.gives_up(best, [2.0, 1.5, 1.0], chunk, rule)
+  # No fall at all: gives up above 0.3, goes on below it.
+  assert engine.gives_up(best, [0.31] * 3, chunk, rule)
+  assert not engine.gives_up(best, [0.29] * 3, chunk, rule)
+  # Accuracy on course for the target: the trend test never applies.
+  assert not engine.gives_up([0.6, 0.8, 0.95], [2.0, 1.9, 1.8], chunk, rule)
+  # Nor before its own window has passed.
+  assert not engine.gives_up(best[:2], [2.0, 1.9], chunk,
+                             dataclasses.replace(rule, give_up_window=100))

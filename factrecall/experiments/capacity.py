@@ -194,7 +194,10 @@ def stop_rule(cfg):
                          give_up_window=cfg.train.give_up_window,
                          give_up_margin=cfg.train.give_up_margin,
                          give_up_loss_drop=cfg.train.give_up_loss_drop,
-                         give_up_loss_window=cfg.train.give_up_loss_window)
+                         give_up_loss_window=cfg.train.give_up_loss_window,
+                         give_up_trend_loss=cfg.train.give_up_trend_loss,
+                         give_up_trend_window=cfg.train.give_up_trend_window,
+                         give_up_trend_margin=cfg.train.give_up_trend_margin)
 
 
 def run(cfg, wd):
