@@ -2,7 +2,7 @@
 original code, wall time and peak memory, and the capacity found.
 
 python benchmarks/bench_search.py [--original=PATH --original_python=PY]
-                                  [--devices=3]
+                                  [--devices=3] [--trend_off]
 
 The search (the original code's `binary_sweep` for one shape): d = 16, H = 8,
 d_h = 2, m = 16, D = 8, S = R bisected between 8 and 64 to a gap of 1,
@@ -20,6 +20,9 @@ learning rates 1e-3, 3e-3, 1e-2 (stored if any reaches > 0.99 on a fixed
   --original_python, a Python with its requirements: jax, flax, optax,
   jaxopt, simple-pytree, seaborn, scipy, tqdm, matplotlib): its own
   binary_sweep on the same shape, in a fresh process.
+- ours, trend test off (with --trend_off): ours with the give-up rule's
+  loss-trend test disabled (give_up_trend_loss=0), the rule as it was before
+  the test, so the test's saving is measured in this one run.
 Each runs in a fresh process; the table's ratios compare runs of this one
 invocation.
 """
@@ -48,15 +51,15 @@ _ORIGINAL = ("import sys; sys.argv = ['x']; from run import binary_sweep; "
              "[1e-3, 3e-3, 1e-2]))")
 
 
-def ours(devices=None):
+def ours(devices=None, extra=()):
   """Our search in a fresh process; devices: its XLA CPU device count (None:
-  the CLI's default, one per core)."""
+  the CLI's default, one per core); extra: more --config flags."""
   flags = os.environ.get("XLA_FLAGS", "")
   if devices:
     os.environ["XLA_FLAGS"] = (
         f"{flags} --xla_force_host_platform_device_count={devices}").strip()
   try:
-    rc, wall, mib, wd = common.run_sweep(BASE, "bench_search_")
+    rc, wall, mib, wd = common.run_sweep(BASE + list(extra), "bench_search_")
   finally:
     os.environ["XLA_FLAGS"] = flags
   if rc != 0:
@@ -95,6 +98,9 @@ def main():
   ap.add_argument("--devices", default="",
                   help="also run ours with these XLA CPU device counts "
                   "(comma-separated, e.g. 3), each beside the default")
+  ap.add_argument("--trend_off", action="store_true",
+                  help="also run ours with the give-up rule's loss-trend "
+                  "test off, beside the default")
   a = ap.parse_args()
   print(common.machine())
   load0 = f"{os.getloadavg()[0]:.2f}"
@@ -107,6 +113,12 @@ def main():
     rows.append([f"ours, {n} devices", f"{w:.0f}", f"{c:.0f}", f"{m:.0f}",
                  kn, kn * kn, f"{w / wall:.2f}x", f"{c / cpu:.2f}x",
                  f"{m / mib:.2f}x"])
+  if a.trend_off:
+    w, c, m, kn, st = ours(extra=["--config.train.give_up_trend_loss=0"])
+    rows.append(["ours, trend test off", f"{w:.0f}", f"{c:.0f}", f"{m:.0f}",
+                 kn, kn * kn, f"{w / wall:.2f}x", f"{c / cpu:.2f}x",
+                 f"{m / mib:.2f}x"])
+    print(f"trend test off: {st / 1e6:.3f}M member-steps")
   if a.original:
     w, c, m, k0 = original(a.original, a.original_python)
     rows.append(["original", f"{w:.0f}", f"{c:.0f}", f"{m:.0f}", k0, k0 * k0,
