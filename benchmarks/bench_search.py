@@ -106,23 +106,21 @@ def main():
   load0 = f"{os.getloadavg()[0]:.2f}"
   rows = []
   wall, cpu, mib, k, steps = ours()
-  rows.append(["ours", f"{wall:.0f}", f"{cpu:.0f}", f"{mib:.0f}", k, k * k,
-               "1.00x", "1.00x", "1.00x"])
+
+  def row(name, w, c, m, kk):
+    """A table row with its ratios to ours."""
+    rows.append([name, f"{w:.0f}", f"{c:.0f}", f"{m:.0f}", kk, kk * kk,
+                 f"{w / wall:.2f}x", f"{c / cpu:.2f}x", f"{m / mib:.2f}x"])
+
+  row("ours", wall, cpu, mib, k)
   for n in [int(x) for x in a.devices.split(",") if x]:
-    w, c, m, kn, _ = ours(n)
-    rows.append([f"ours, {n} devices", f"{w:.0f}", f"{c:.0f}", f"{m:.0f}",
-                 kn, kn * kn, f"{w / wall:.2f}x", f"{c / cpu:.2f}x",
-                 f"{m / mib:.2f}x"])
+    row(f"ours, {n} devices", *ours(n)[:4])
   if a.trend_off:
-    w, c, m, kn, st = ours(extra=["--config.train.give_up_trend_loss=0"])
-    rows.append(["ours, trend test off", f"{w:.0f}", f"{c:.0f}", f"{m:.0f}",
-                 kn, kn * kn, f"{w / wall:.2f}x", f"{c / cpu:.2f}x",
-                 f"{m / mib:.2f}x"])
+    *r, st = ours(extra=["--config.train.give_up_trend_loss=0"])
+    row("ours, trend test off", *r)
     print(f"trend test off: {st / 1e6:.3f}M member-steps")
   if a.original:
-    w, c, m, k0 = original(a.original, a.original_python)
-    rows.append(["original", f"{w:.0f}", f"{c:.0f}", f"{m:.0f}", k0, k0 * k0,
-                 f"{w / wall:.2f}x", f"{c / cpu:.2f}x", f"{m / mib:.2f}x"])
+    row("original", *original(a.original, a.original_python))
   ex = exhaustive_k()
   rows.append(["exhaustive (fixture)", "", "", "", ex if ex else "missing",
                ex * ex if ex else "", "", "", ""])
