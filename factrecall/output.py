@@ -17,7 +17,10 @@ import numpy as np
 # callback it is printed and ignored), so long loops also check this list.
 INTERRUPTS = []
 
-VERDICTS = ("supported", "refuted", "inconclusive")
+# "untested": the run measured nothing the claim could be judged on (e.g. no
+# shape inside the paper's figure's range); the claim says why in
+# untested_because, and the claims table prints the reason under it.
+VERDICTS = ("supported", "refuted", "inconclusive", "untested")
 
 
 class UserError(Exception):
@@ -223,6 +226,9 @@ def claim(cid, statement, measured, ci, verdict, *, reference, **extra):
   """One row of summary.json's claims. reference: output.reference(...) or
   output.no_reference(...) (every claim says what the paper reports)."""
   assert verdict in VERDICTS, verdict
+  if (verdict == "untested") != ("untested_because" in extra):
+    raise ValueError(f"claim {cid}: an untested claim, and only one, says "
+                     "why in untested_because")
   if not (isinstance(reference, dict) and set(reference) == {"value", "source"}
           and reference["source"]):
     raise ValueError(f"claim {cid}: reference must come from "
@@ -293,4 +299,6 @@ def claims_table(claims):
   lines = ["  ".join(r[i].ljust(w[i]) for i in range(len(head))).rstrip()
            for r in rows]
   lines.insert(1, "  ".join("-" * w[i] for i in range(len(head))))
+  lines += [f"untested {c['id']}: {c['untested_because']}" for c in claims
+            if c["verdict"] == "untested"]
   return "\n".join(lines)

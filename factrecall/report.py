@@ -47,7 +47,7 @@ body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}
 table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 th{background:#f3f3f3} .supported{color:#060} .refuted{color:#a00}
-.inconclusive{color:#850} pre{background:#f7f7f7;padding:1em;overflow:auto}
+.inconclusive{color:#850} .untested{color:#777} pre{background:#f7f7f7;padding:1em;overflow:auto}
 small{color:#555}
 </style>"""
 
@@ -72,7 +72,9 @@ def claims_html(claims):
         f"<td>{html.escape(output.fmt_reference(ref))}<br><small>"
         f"{html.escape(str(ref.get('source', '')))}</small></td>"
         f"<td class=\"{c['verdict']}\">{c['verdict']}</td>"
-        f"<td>{html.escape(str(c.get('statement', '')))}</td></tr>")
+        f"<td>{html.escape(str(c.get('statement', '')))}"
+        + (f"<br><em>untested: {html.escape(c['untested_because'])}</em>"
+           if "untested_because" in c else "") + "</td></tr>")
   return "<table>\n" + "\n".join(rows) + "\n</table>"
 
 

@@ -4,12 +4,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from factrecall import cli
 from factrecall import engine
 from factrecall import models
 from factrecall import rng
 from factrecall import search as search_lib
 from factrecall import stats
 from factrecall import tasks
+from factrecall.experiments import capacity
 from factrecall import train
 
 
@@ -378,3 +380,24 @@ def test_group_bytes_and_split_by_hand():
       [0, 1, 2, 3, 4, 5], [6]]
   # at least one member per group, whatever the budget
   assert engine.split([0, 1], prog, None, 1e-12, 1, 2) == [[0], [1]]
+
+
+def test_capacity_claims_without_shapes_in_the_figure_are_untested():
+  # Two frozen shapes storing 6 and 10 facts (capacity:learned's d = 8, 11),
+  # below the paper's figure's 64 < facts: the slope and facts-per-param
+  # claims have nothing to fit, so they say "untested" and why; with
+  # fit.min_facts = 0 the same shapes are judged.
+  cfg = cli.load_config("capacity:paper")
+  cfg.train.compare_eval = False
+  caps = [dict(params=p, curve="(1, 1)", protocols={"paper": dict(
+      facts=f, seed_table={})}) for p, f in ((512, 6), (968, 10))]
+  claims = {c["id"]: c for c in capacity.summarize(cfg, caps)["claims"]}
+  for cid in ("loglog_slope", "facts_per_param"):
+    assert claims[cid]["verdict"] == "untested"
+    assert "0 shape(s) store 64 < facts" in claims[cid]["untested_because"]
+  cfg.fit.min_facts = 0
+  claims = {c["id"]: c for c in capacity.summarize(cfg, caps)["claims"]}
+  assert claims["loglog_slope"]["measured"] == pytest.approx(
+      np.log(10 / 6) / np.log(968 / 512))
+  assert claims["loglog_slope"]["verdict"] != "untested"
+  assert "untested_because" not in claims["facts_per_param"]

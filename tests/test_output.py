@@ -3,6 +3,7 @@ there is none), and the printed table has a `paper` column."""
 import pytest
 
 from factrecall import output
+from factrecall import report
 
 
 def test_claim_requires_a_reference():
@@ -52,3 +53,24 @@ def test_workdir_identity_ignores_where_the_code_is(tmp_path):
   assert output.Workdir(path, refit, analysis=("fit.",)).reanalysis
   with pytest.raises(output.UserError, match="fields differ: train.lr"):
     output.Workdir(path, dict(refit, train={"lr": 2.0}), analysis=("fit.",))
+
+
+def test_untested_claim_says_why_and_the_table_prints_it():
+  with pytest.raises(ValueError):  # untested without a reason
+    output.claim("slope", "s", float("nan"), [float("nan")] * 2, "untested",
+                 reference=output.reference(1.0, "Fig. 4"))
+  with pytest.raises(ValueError):  # a reason on a judged claim
+    output.claim("slope", "s", 1.0, [0.9, 1.1], "supported",
+                 untested_because="x", reference=output.reference(1.0, "F"))
+  claims = [
+      output.claim("slope", "s", float("nan"), [float("nan")] * 2, "untested",
+                   untested_because="no shape in range",
+                   reference=output.reference(1.0, "Fig. 4")),
+      output.claim("gain", "s", 0.1, [0.0, 0.2], "inconclusive",
+                   reference=output.no_reference("no number")),
+  ]
+  lines = output.claims_table(claims).splitlines()
+  assert lines[2].split()[-1] == "untested"
+  assert lines[-1] == "untested slope: no shape in range"
+  assert len(lines) == 5
+  assert "<em>untested: no shape in range</em>" in report.claims_html(claims)
