@@ -60,8 +60,13 @@ def test_summary_needs_the_relation_learned_below_the_threshold():
                                                     "supported")
   # It never learned the relation: no stage could start, inconclusive.
   blind = [_rec(2, 8, None, 0) for _ in range(2)]
-  c = sr_ratio.summarize(cfg, blind + seen)["claims"][0]
+  c, length = sr_ratio.summarize(cfg, blind + seen)["claims"]
   assert c["measured"] == 4.0 and c["verdict"] == "inconclusive"
+  # ... and the stage's length is measured at one ratio only: no slope.
+  assert length["verdict"] == "untested"
+  assert length["untested_because"].startswith("1 ratio(s) have a measured")
+  length = sr_ratio.summarize(cfg, ok + seen)["claims"][1]
+  assert length["verdict"] != "untested" and "untested_because" not in length
   # Seen already at S/R = 1/4: refuted.
   early = [_rec(2, 8, 100, 500, 900, 800) for _ in range(2)]
   c = sr_ratio.summarize(cfg, early + seen)["claims"][0]

@@ -146,6 +146,7 @@ def summarize(cfg, recs):
   fit = stats.loglog_fit([p[0] for p in pts],
                             [p[1] + cfg.train.chunk for p in pts],
                             n_boot=cfg.claims.n_boot, seed=cfg.seed)
+  n_ratios = len({p[0] for p in pts})
   claims.append(output.claim(
       "stage_length_vs_ratio",
       "the hallucination stage (t_subj - t_rel, + one chunk) lengthens with "
@@ -156,8 +157,11 @@ def summarize(cfg, recs):
           np.isfinite(row["stage_length"]) else f"{row['ratio']:g}: -"
           for row in table) + f"; {what}",
       fit["k"], fit["k_ci"],
-      output.sign_verdict(fit["k_ci"]) if len({p[0] for p in pts}) >= 2
-      else "inconclusive",
+      output.sign_verdict(fit["k_ci"]) if n_ratios >= 2 else "untested",
+      **({} if n_ratios >= 2 else dict(untested_because=(
+          f"{n_ratios} ratio(s) have a measured stage (a member that learned "
+          "the relation and then the subject within the budget); a slope "
+          "needs 2"))),
       reference=output.no_reference(
           "the paper gives no stage length as a function of S/R")))
   return {"experiment": cfg.name, "model": cfg.model, "variant": what,
