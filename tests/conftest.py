@@ -44,5 +44,10 @@ def run_env(compilation_cache):
 def finished(tmp_path_factory, run_env):
   """finished(args) -> runs.Finished: `experiments/sweep.py *args` run once
   per session, uninterrupted, in a subprocess (run_env), for every test
-  that needs that command's output. Read-only: copy() it to resume it."""
+  that needs that command's output. Read-only: copy() it to resume it.
+  Under pytest -n the workers share these runs (their base temporary
+  directories have one parent)."""
+  base = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    return runs.FinishedRuns(base.parent / "finished", run_env)
   return runs.FinishedRuns(tmp_path_factory.mktemp("finished"), run_env)

@@ -1,6 +1,8 @@
 """experiments/sweep.py run in a subprocess, as a user runs it, and the
 session's uninterrupted runs shared by every test that needs the output of
 the same command (conftest.py's `finished` fixture)."""
+import fcntl
+import hashlib
 import os
 import shutil
 import stat
@@ -63,22 +65,44 @@ class Finished:
 
 
 class FinishedRuns:
-  """{args: Finished}, each command run once, uninterrupted, in `env`."""
+  """{args: Finished}, each command run once, uninterrupted, in `env`.
+
+  Shared by the processes of a parallel session (pytest -n, whose workers
+  get `root` in common): the first to need a command runs it while holding
+  its lock, the others wait for it and read the same workdir."""
 
   def __init__(self, root, env):
     self.root, self.env, self.runs = str(root), env, {}
+    os.makedirs(self.root, exist_ok=True)
 
   def __call__(self, args):
     key = tuple(args)
     if key not in self.runs:
-      wd = os.path.join(self.root, f"run{len(self.runs)}")
-      proc = subprocess.run(command(args, wd), env=self.env, capture_output=True,
-                            text=True, timeout=900)
-      assert proc.returncode == 0, (args, proc.stderr[-2000:])
-      # Read-only, so that no test changes what the others read.
-      for d, _, files in os.walk(wd, topdown=False):
-        for f in files:
-          os.chmod(os.path.join(d, f), stat.S_IRUSR)
-        os.chmod(d, stat.S_IRUSR | stat.S_IXUSR)
-      self.runs[key] = Finished(wd, proc.stdout, proc.stderr)
+      name = hashlib.sha1("\0".join(key).encode()).hexdigest()[:16]
+      wd = os.path.join(self.root, name)
+      with open(wd + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not os.path.exists(wd + ".out"):
+          self._run(args, wd)
+        with open(wd + ".out") as f:
+          out = f.read()
+        with open(wd + ".err") as f:
+          err = f.read()
+      self.runs[key] = Finished(wd, out, err)
     return self.runs[key]
+
+  def _run(self, args, wd):
+    shutil.rmtree(wd, ignore_errors=True)  # a worker killed mid-run
+    proc = subprocess.run(command(args, wd), env=self.env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, (args, proc.stderr[-2000:])
+    # Read-only, so that no test changes what the others read.
+    for d, _, files in os.walk(wd, topdown=False):
+      for f in files:
+        os.chmod(os.path.join(d, f), stat.S_IRUSR)
+      os.chmod(d, stat.S_IRUSR | stat.S_IXUSR)
+    with open(wd + ".err", "w") as f:
+      f.write(proc.stderr)
+    with open(wd + ".out.tmp", "w") as f:  # written last: the run is done
+      f.write(proc.stdout)
+    os.replace(wd + ".out.tmp", wd + ".out")
