@@ -39,9 +39,17 @@ def _old_rows(path):
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    lines = [l.strip() for l in f if l.startswith("| ")]
-  rows = [[c.strip() for c in l.strip("|").split(" | ")] for l in lines[1:]]
-  return [r for r in rows if len(r) == len(HEADER)]
+    lines = f.readlines()
+  first = next((i for i, l in enumerate(lines) if l.startswith("| ")), None)
+  if first is None:
+    return []
+  table = []  # the first table only: later sections have tables of their own
+  for l in lines[first:]:
+    if not l.startswith("|"):
+      break
+    table.append(l.strip())
+  rows = [[c.strip() for c in l.strip("|").split(" | ")] for l in table[1:]]
+  return [r for r in rows if len(r) == len(HEADER) and set(r[1]) != {"-"}]
 
 
 def _notes(path):
