@@ -47,8 +47,8 @@ body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}
 table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 th{background:#f3f3f3} .supported{color:#060} .refuted{color:#a00}
-.inconclusive{color:#850} .untested{color:#777} pre{background:#f7f7f7;padding:1em;overflow:auto}
-small{color:#555}
+.inconclusive{color:#850} pre{background:#f7f7f7;padding:1em;overflow:auto}
+small{color:#555} .untested{color:#777}
 </style>"""
 
 

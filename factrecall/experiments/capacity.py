@@ -492,7 +492,8 @@ def summarize(cfg, capacities):
         f"{cfg.fit.min_facts} < facts <= {cfg.fit.max_facts}) lies in "
         f"[{lo_b}, {hi_b}]; CI: bootstrap over points and seeds",
         fit["k"], fit["k_ci"], v, **untested, n_points=fit["n"],
-        all_points_k=fit_all["k"], all_points_k_ci=fit_all["k_ci"], all_points_n=fit_all["n"],
+        all_points_k=fit_all["k"], all_points_k_ci=fit_all["k_ci"],
+        all_points_n=fit_all["n"],
         reference=PAPER_SLOPE))
     if p != prots[0]:
       continue
