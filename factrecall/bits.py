@@ -252,3 +252,59 @@ def plot(base, series, title="bits per parameter at capacity"):
   ax.grid(True, which="both", alpha=0.3)
   ax.legend(fontsize=6)
   return plots.save(fig, base)
+
+
+def series_of(summary, label):
+  """{label: rows} of one run's summary.json for plot(): its "bits" rows
+  and those of any section that has its own (capacity:learned's "learned").
+  Rows that count trained weights other than the paper's parameters (the
+  MLP memory's, learned embeddings') are re-based per trained weight, as
+  their bits claims are judged."""
+  found = [(label, summary.get("bits"))] + [
+      (f"{label} {k}", v.get("bits")) for k, v in summary.items()
+      if isinstance(v, dict)]
+  out = {}
+  for name, rows in found:
+    if not rows:
+      continue
+    if all("weights" in r for r in rows) and any(
+        r["weights"] != r["params"] for r in rows):
+      name += " (per trained weight)"
+      rows = [dict(r, params=r["weights"],
+                   info_bits_per_param=r["info_bits"] / r["weights"],
+                   stored_bits_per_param=r["stored_bits"] / r["weights"])
+              for r in rows]
+    out[name] = rows
+  return out
+
+
+def figure_of_runs(base, workdirs):
+  """One bits-per-parameter figure over finished runs' workdirs (each
+  labelled by its config, NAME:PRESET) at base.png and .pdf; returns the
+  figure. A workdir without summary.json, or whose run reports no bits, is
+  a UserError naming it."""
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  if not workdirs:
+    raise output.UserError("name at least one finished run's workdir")
+  series = {}
+  for wd in workdirs:
+    paths = [os.path.join(wd, f) for f in ("summary.json", "config.json")]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+      raise output.UserError(f"{wd}: no {os.path.basename(missing[0])} (not "
+                             "a finished run's workdir)")
+    with open(paths[0]) as f:
+      summary = json.load(f)
+    with open(paths[1]) as f:
+      cfg = json.load(f)
+    label = f"{cfg.get('name', wd)}:{cfg.get('preset', 'default')}"
+    mine = series_of(summary, label)
+    if not mine:
+      raise output.UserError(
+          f"{wd}: {label} reports no capacity in bits (capacity, tradeoff, "
+          "linear_memory, mlp_memory and memo_capacity runs do)")
+    series.update(mine)
+  n = len(workdirs)
+  return plot(base, series, title="bits per parameter at capacity, "
+              f"{n} run{'s' if n > 1 else ''}")

@@ -1,5 +1,7 @@
 """Capacity in bits: the stored-bits and information measures by hand."""
+import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -124,3 +126,47 @@ def test_row_by_hand():
   assert r["info_bits_per_param"] == pytest.approx(0.5)
   assert r["shape"] == "x"
   assert np.isnan(bits.row(12, 8, 36, float("nan"))["info_bits"])
+
+
+def _row(params, info, stored, **kw):
+  return dict(params=params, info_bits=info, stored_bits=stored,
+              info_bits_per_param=info / params,
+              stored_bits_per_param=stored / params, **kw)
+
+
+def test_series_of_a_summary_by_hand():
+  # Top-level rows as they are; a section's rows that count more trained
+  # weights than parameters re-based per weight (learned E, U: 100 + 300).
+  summary = dict(bits=[_row(100, 30.0, 36.0)],
+                 learned=dict(bits=[_row(100, 200.0, 240.0, weights=400)]),
+                 fits={"paper": {}})
+  s = bits.series_of(summary, "capacity:learned")
+  assert list(s) == ["capacity:learned",
+                     "capacity:learned learned (per trained weight)"]
+  assert s["capacity:learned"] == summary["bits"]
+  (r,) = s["capacity:learned learned (per trained weight)"]
+  assert (r["params"], r["info_bits_per_param"],
+          r["stored_bits_per_param"]) == (400, 0.5, 0.6)
+  assert bits.series_of(dict(claims=[]), "x") == {}
+
+
+def test_bits_figure_over_finished_runs(tmp_path, finished, capsys):
+  import experiments.bits_figure as script  # pylint: disable=g-import-not-at-top
+  wds = [finished([f"--config={n}:smoke"]).workdir
+         for n in ("mlp_memory", "memo_capacity")]
+  out = str(tmp_path / "figs" / "all")
+  assert script.main(wds + ["--out", out]) == 0
+  for ext in ("png", "pdf"):
+    assert os.path.getsize(f"{out}.{ext}") > 0
+  with open(os.path.join(wds[0], "summary.json")) as f:
+    labels = list(bits.series_of(json.load(f), "mlp_memory:smoke"))
+  assert labels and all("per trained weight" in l for l in labels)
+  capsys.readouterr()
+  # A user's mistakes: one line naming the workdir, exit status 2.
+  bad = tmp_path / "not_a_run"
+  bad.mkdir()
+  for argv, names in (([str(bad)], str(bad)), ([], "at least one")):
+    assert script.main(argv + ["--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert names in err, err
