@@ -34,36 +34,39 @@ HEADER = ["config (default preset)", "status", "wall min", "peak MiB",
           "measured", "claims"]
 
 
-def _old_rows(path):
-  """Rows of an existing RESULTS.md table (kept for configs not re-run)."""
+def _first_table(path):
+  """(lines of an existing RESULTS.md, start, end) of its first table (the
+  presets'; later sections have tables of their own), or None."""
   if not os.path.exists(path):
-    return []
+    return None
   with open(path) as f:
     lines = f.readlines()
-  first = next((i for i, l in enumerate(lines) if l.startswith("| ")), None)
+  first = next((i for i, l in enumerate(lines) if l.startswith("|")), None)
   if first is None:
+    return None
+  end = next((i for i in range(first, len(lines))
+              if not lines[i].startswith("|")), len(lines))
+  return lines, first, end
+
+
+def _old_rows(path):
+  """Rows of an existing RESULTS.md table (kept for configs not re-run)."""
+  found = _first_table(path)
+  if found is None:
     return []
-  table = []  # the first table only: later sections have tables of their own
-  for l in lines[first:]:
-    if not l.startswith("|"):
-      break
-    table.append(l.strip())
-  rows = [[c.strip() for c in l.strip("|").split(" | ")] for l in table[1:]]
-  return [r for r in rows if len(r) == len(HEADER) and set(r[1]) != {"-"}]
+  lines, first, end = found
+  rows = [[c.strip() for c in l.strip().strip("|").split(" | ")]
+          for l in lines[first + 1:end]]
+  return [r for r in rows if len(r) == len(HEADER)]
 
 
 def _notes(path):
   """The text after an existing RESULTS.md's first table (notes on its rows,
   other benchmarks' sections), kept as it is."""
-  if not os.path.exists(path):
+  found = _first_table(path)
+  if found is None:
     return ""
-  with open(path) as f:
-    lines = f.readlines()
-  first = next((i for i, l in enumerate(lines) if l.startswith("|")), None)
-  if first is None:
-    return ""
-  end = next((i for i in range(first, len(lines))
-              if not lines[i].startswith("|")), len(lines))
+  lines, _, end = found
   return "".join(lines[end:])
 
 
