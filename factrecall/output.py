@@ -239,6 +239,15 @@ def claim(cid, statement, measured, ci, verdict, *, reference, **extra):
   return c
 
 
+def judged(verdict, untested_because=None):
+  """A claim's verdict as output.claim's keywords: `verdict`, or "untested"
+  with its reason where the run holds nothing to judge (reason not None):
+  claim(..., **judged(interval_verdict(...), reason_or_none))."""
+  if untested_because is None:
+    return dict(verdict=verdict)
+  return dict(verdict="untested", untested_because=untested_because)
+
+
 def interval_verdict(ci, lo, hi):
   """supported if ci within [lo, hi], refuted if disjoint, else inconclusive."""
   a, b = ci

@@ -482,8 +482,6 @@ def summarize(cfg, capacities):
     fit_all = capacity_fit(cfg, pts, seed=cfg.seed)
     fits[p] = dict(figure=fit, all_points=fit_all)
     tag = "" if p == prots[0] else f"_{p}"
-    v, untested = _verdict(cfg, fit, p,
-                           output.interval_verdict(fit["k_ci"], lo_b, hi_b))
     claims.append(output.claim(
         "loglog_slope" + tag,
         f"facts stored grow linearly with parameters under {what[p]}: the "
@@ -491,23 +489,26 @@ def summarize(cfg, capacities):
         f"intercept per width-ratio curve; the points of the paper's figure, "
         f"{cfg.fit.min_facts} < facts <= {cfg.fit.max_facts}) lies in "
         f"[{lo_b}, {hi_b}]; CI: bootstrap over points and seeds",
-        fit["k"], fit["k_ci"], v, **untested, n_points=fit["n"],
-        all_points_k=fit_all["k"], all_points_k_ci=fit_all["k_ci"],
-        all_points_n=fit_all["n"],
+        fit["k"], fit["k_ci"],
+        **output.judged(output.interval_verdict(fit["k_ci"], lo_b, hi_b),
+                        _too_few(cfg, fit, p)),
+        n_points=fit["n"], all_points_k=fit_all["k"],
+        all_points_k_ci=fit_all["k_ci"], all_points_n=fit_all["n"],
         reference=PAPER_SLOPE))
     if p != prots[0]:
       continue
     g = cfg.fit.guide_band
     ref = PAPER_C["value"]
-    v, untested = _verdict(
-        cfg, fit, p, output.interval_verdict(fit["c_env_ci"], ref / g, ref * g))
     claims.append(output.claim(
         "facts_per_param",
         f"the best models (the upper envelope over width-ratio curves) store "
         f"c facts per parameter, within a factor {g:g} of the paper's guide "
         f"line c = {ref:g} (hand-drawn); c = geometric mean of facts/params "
         f"over the envelope's points; CI: bootstrap over points and seeds",
-        fit["c_env"], fit["c_env_ci"], v, **untested,
+        fit["c_env"], fit["c_env_ci"],
+        **output.judged(
+            output.interval_verdict(fit["c_env_ci"], ref / g, ref * g),
+            _too_few(cfg, fit, p)),
         by_curve=fit["c_by_curve"], envelope_params=fit["envelope"],
         params_per_fact=1 / fit["c_env"] if fit["c_env"] else None,
         reference=PAPER_C))
@@ -517,17 +518,16 @@ def summarize(cfg, capacities):
           "protocols": list(prots), "capacities": capacities}
 
 
-def _verdict(cfg, fit, p, verdict):
-  """(verdict, extra fields) of a claim on the fit: "untested", with the
-  reason, when the paper's figure's range holds too few shapes to fit (e.g.
-  capacity:learned's small frozen shapes), rather than a nan
-  "inconclusive"."""
+def _too_few(cfg, fit, p):
+  """Why a claim on the fit is untested (None if it is judged): the paper's
+  figure's range holds too few shapes to fit (e.g. capacity:learned's small
+  frozen shapes), which would give a nan "inconclusive"."""
   if fit["n"] >= 2:
-    return verdict, {}
-  return "untested", dict(untested_because=(
+    return None
+  return (
       f"{fit['n']} shape(s) store {cfg.fit.min_facts} < facts <= "
       f"{cfg.fit.max_facts} (the paper's figure's range, fit.min_facts and "
-      f"fit.max_facts) under the {p} evaluation; a fit needs 2"))
+      f"fit.max_facts) under the {p} evaluation; a fit needs 2")
 
 
 def _protocol_ratio_claim(cfg, capacities):

@@ -157,13 +157,12 @@ def summarize(cfg, recs):
           np.isfinite(row["stage_length"]) else f"{row['ratio']:g}: -"
           for row in table) + f"; {what}",
       fit["k"], fit["k_ci"],
-      output.sign_verdict(fit["k_ci"]) if n_ratios >= 2 else "untested",
-      **({} if n_ratios >= 2 else dict(untested_because=(
-          f"{n_ratios} ratio(s) have a measured stage (a member that learned "
-          "the relation and then the subject within the budget); a slope "
-          "needs 2"))),
       reference=output.no_reference(
-          "the paper gives no stage length as a function of S/R")))
+          "the paper gives no stage length as a function of S/R"),
+      **output.judged(output.sign_verdict(fit["k_ci"]), None if n_ratios >= 2
+                      else f"{n_ratios} ratio(s) have a measured stage (a "
+                      "member that learned the relation and then the subject "
+                      "within the budget); a slope needs 2")))
   return {"experiment": cfg.name, "model": cfg.model, "variant": what,
           "claims": claims, "by_ratio": table, "log_D": math.log(cfg.task.D)}
 
