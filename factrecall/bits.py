@@ -9,7 +9,9 @@ Two measures of the facts stored at a capacity point:
     the model's predictions gain over guessing among the D answers (a fact
     predicted no better than uniform adds nothing, a perfect one log2 D).
 """
+import json
 import math
+import os
 
 import numpy as np
 
@@ -283,8 +285,6 @@ def figure_of_runs(base, workdirs):
   labelled by its config, NAME:PRESET) at base.png and .pdf; returns the
   figure. A workdir without summary.json, or whose run reports no bits, is
   a UserError naming it."""
-  import json  # pylint: disable=g-import-not-at-top
-  import os  # pylint: disable=g-import-not-at-top
   if not workdirs:
     raise output.UserError("name at least one finished run's workdir")
   series = {}
