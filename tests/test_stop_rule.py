@@ -8,7 +8,6 @@ up when their rate cannot reach the target) never stop a member that went
 on to succeed, and that the search finds the exhaustive search's
 capacities."""
 import dataclasses
-import gzip
 import json
 import os
 
@@ -20,46 +19,25 @@ from factrecall import engine
 from factrecall import search as search_lib
 from factrecall import train
 from factrecall.experiments import capacity
+from benchmarks import stop_fixture
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "data",
-                       "stop_fixture.json.gz")
+
+def _replayed(run, cfg):
+  """{shape: (capacities, member-steps, block calls)} of run replayed
+  under cfg's rules."""
+  return {shape: (caps, sum(r["steps"] for r in trained.values()), calls)
+          for shape, (caps, trained, calls) in
+          stop_fixture.replay_run(run, cfg).items()}
 
 
 @pytest.fixture(scope="module")
 def fixture():
-  with gzip.open(FIXTURE, "rt") as f:
-    return json.load(f)
+  return stop_fixture.load()
 
 
-def _config(args):
-  cfg = cli.load_config(args[0].split("=", 1)[1])
-  cli.apply_overrides(cfg, [a for a in args[1:]
-                            if a.startswith("--config.")])
-  return cfg
-
-
-def _rows(curves):
-  n = len(curves["accuracy"])
-  rows = np.zeros((n, len(train.METRICS)))
-  for m, v in curves.items():
-    rows[:, train.METRICS.index(m)] = [np.nan if x is None else x for x in v]
-  return rows
-
-
-def _default_rules(cfg):
-  """cfg with the default preset's search rules (the recorded runs had
-  every early stop off)."""
-  default = cli.load_config("capacity")
-  cfg.search.prune = default.search.prune
-  cfg.train.patience = default.train.patience
-  cfg.train.give_up_window = default.train.give_up_window
-  cfg.train.give_up_margin = default.train.give_up_margin
-  cfg.train.give_up_loss_drop = default.train.give_up_loss_drop
-  cfg.train.give_up_loss_window = default.train.give_up_loss_window
-  cfg.train.give_up_trend_loss = default.train.give_up_trend_loss
-  cfg.train.give_up_trend_window = default.train.give_up_trend_window
-  cfg.train.give_up_trend_margin = default.train.give_up_trend_margin
-  return cfg
+def _default(run):
+  """A recorded run's config with the default preset's search rules."""
+  return stop_fixture.default_rules(stop_fixture.config(run["args"]))
 
 
 def test_fixture_covers_enough_curves(fixture):
@@ -76,14 +54,14 @@ def _false_stops_and_saving(fixture, loosen=None):
   budget it saved)."""
   false = stopped = saved = total = 0
   for run in fixture.values():
-    cfg = _default_rules(_config(run["args"]))
+    cfg = _default(run)
     rule = capacity.stop_rule(cfg)
     if loosen:
       rule = dataclasses.replace(rule, **loosen)
     col = {p: train.METRICS.index(engine._PROTOCOL_METRIC[p])  # pylint: disable=protected-access
            for p in rule.protocols}
     for m in run["members"]:
-      rows = _rows(m["curves"])
+      rows = stop_fixture.rows(m["curves"])
       low = np.minimum.accumulate(rows[:, train.METRICS.index("loss")])
       for p, o in m["outcomes"].items():
         best = np.maximum.accumulate(rows[:, col[p]]).tolist()
@@ -121,50 +99,15 @@ def test_give_up_trend_test_is_safe_with_slack(fixture):
       fixture, dict(give_up_trend_margin=1.0, give_up_trend_loss=0.1))[0] > 0
 
 
-def _exhaustive(cfg):
-  """cfg with every early stop off (how the fixture was recorded)."""
-  cfg.search.prune = False
-  cfg.train.patience = 0
-  cfg.train.give_up_window = 0
-  return cfg
-
-
-def _replay_run(run, cfg):
-  """Replays every shape of a recorded run under cfg's rules: {shape:
-  ({protocol: (k, band)}, member-steps, block calls)}."""
-  rule = capacity.stop_rule(cfg)
-  by_shape = {}
-  for m in run["members"]:
-    by_shape.setdefault(m["shape"], {})[(m["k"], m["seed"], m["lr"])] = (
-        _rows(m["curves"]))
-  seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
-  carried, out = {}, {}
-  for shape, info in capacity.model_shapes(cfg):
-    search = search_lib.ShapeSearch(
-        capacity.first_brackets(cfg, shape, info, carried), seeds,
-        list(cfg.train.lrs), cfg.search.k_max, cfg.search.band_step,
-        cfg.search.prune)
-    trained, calls = search_lib.replay(search, rule, by_shape[shape.name()],
-                                     cfg.train.chunk, cfg.search.max_rounds)
-    caps = {}
-    for p in capacity.protocols(cfg):
-      got = search.capacity(p)
-      caps[p] = (got["k"], got["band"], got["k_ok"], got["k_fail"])
-      if got["k_ok"]:
-        carried[(p, capacity.curve_of(info))] = (got["k_ok"], shape.params)
-    out[shape.name()] = (caps, sum(r["steps"] for r in trained.values()),
-                         calls)
-  return out
-
-
 def test_search_with_early_stops_finds_the_exhaustive_capacities(fixture):
   """The exhaustive search (every probe to success or its budget) and the
   default search with its early stops, both replayed on the recorded curves
   by the same code, find the same capacity, band and bracket per shape, in
   fewer member-steps."""
   for run in fixture.values():
-    full = _replay_run(run, _exhaustive(_config(run["args"])))
-    ours = _replay_run(run, _default_rules(_config(run["args"])))
+    full = _replayed(run, stop_fixture.exhaustive(
+        stop_fixture.config(run["args"])))
+    ours = _replayed(run, _default(run))
     for shape, (caps, steps, calls) in ours.items():
       assert caps == full[shape][0], shape
       assert steps < full[shape][1] and calls < full[shape][2]
@@ -176,10 +119,10 @@ def test_trend_test_saves_member_steps_in_the_replayed_searches(fixture):
   62,208 instead of 100,096 (its far-off probes stop after 1-2k steps
   instead of the loss-drop test's 6,272)."""
   for name, run in fixture.items():
-    ours = _replay_run(run, _default_rules(_config(run["args"])))
-    cfg = _default_rules(_config(run["args"]))
+    ours = _replayed(run, _default(run))
+    cfg = _default(run)
     cfg.train.give_up_trend_loss = 0.0
-    without = _replay_run(run, cfg)
+    without = _replayed(run, cfg)
     for shape, (caps, steps, _) in ours.items():
       assert caps == without[shape][0], shape
       assert steps < without[shape][1], shape
@@ -215,9 +158,9 @@ def test_work_plan_of_a_replayed_search_only_falls(fixture):
   least each round's pairs, start at no fewer than the search trains, and
   end at 0; its first plan is that of the 8..64 bisection (6 rounds)."""
   run = fixture["bench_search"]
-  cfg = _default_rules(_config(run["args"]))
+  cfg = _default(run)
   rule = capacity.stop_rule(cfg)
-  curves = {(m["k"], m["seed"], m["lr"]): _rows(m["curves"])
+  curves = {(m["k"], m["seed"], m["lr"]): stop_fixture.rows(m["curves"])
             for m in run["members"]}
   (shape, info), = capacity.model_shapes(cfg)
   search = search_lib.ShapeSearch(
