@@ -1,0 +1,146 @@
+"""Where a capacity search's member-steps go, and how far early stops and
+learning-rate ordering could cut them at best: replayed on the recorded
+full-budget curves of tests/data/stop_fixture.json.gz, no training (seconds).
+
+python benchmarks/search_costs.py [--cpu_minutes=86.7 --cores=2]
+
+Per recorded shape, the search under the default rules (replayed by the
+run's own decisions, benchmarks/stop_fixture.py) splits its member-steps
+into the members that stored their facts, the learning rates raced beside
+one that did (stopped at its success), and the members that failed (gave
+up or spent the budget); and into the first seed's bracket and the other
+seeds' band. Then two bounds, each replayed the same way:
+- envelope: a member stops at the first evaluation where its best accuracy
+  lies below the lowest best accuracy that any recorded member which went
+  on to succeed had at that evaluation (both protocols). Fitted to the very
+  curves it is replayed on, so no rule of the form "accuracy below a
+  schedule" that is safe on them stops more: an optimistic bound.
+- priority: at every (k, seed) that stored, only the learning rate that
+  stored is trained (as if the search knew which one would): the most that
+  ordering the learning rates could save.
+With --cpu_minutes (a measured run's CPU minutes under the default rules),
+the last line projects its wall time under each bound on --cores cores kept
+fully busy (the measured run kept ~90% busy): an optimistic projection.
+"""
+import argparse
+import collections
+import os
+import sys
+from unittest import mock
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # pylint: disable=g-import-not-at-top
+from benchmarks import stop_fixture  # pylint: disable=g-import-not-at-top
+from factrecall import engine  # pylint: disable=g-import-not-at-top
+from factrecall import train  # pylint: disable=g-import-not-at-top
+
+
+def success_envelope(fixture):
+  """env[j]: the lowest best accuracy (either protocol) after evaluation j
+  of any recorded member that succeeded after it."""
+  n = max(len(m["curves"]["accuracy"]) for run in fixture.values()
+          for m in run["members"])
+  env = np.ones(n)
+  for run in fixture.values():
+    for m in run["members"]:
+      rows = stop_fixture.rows(m["curves"])
+      chunk = stop_fixture.config(run["args"]).train.chunk
+      for p, o in m["outcomes"].items():
+        if o["status"] != "success":
+          continue
+        col = train.METRICS.index(engine._PROTOCOL_METRIC[p])  # pylint: disable=protected-access
+        best = np.maximum.accumulate(np.nan_to_num(rows[:, col], nan=0.0))
+        s = o["steps"] // chunk
+        env[:s] = np.minimum(env[:s], best[:s])
+  return env
+
+
+def envelope_rule(env):
+  """engine.gives_up's stand-in: below the success envelope."""
+  def gives_up(best, best_loss, chunk, rule):
+    del best_loss, chunk, rule
+    return best[-1] < env[len(best) - 1]
+  return gives_up
+
+
+def split(trained, first_seed):
+  """Member-steps by kind: stored / raced / failed, bracket / band; and the
+  member-steps with only each storing (k, seed)'s winner trained."""
+  kinds = collections.Counter()
+  by_pair = collections.defaultdict(list)
+  for (k, seed, _), r in trained.items():
+    by_pair[(k, seed)].append(r)
+  priority = 0
+  for (k, seed), recs in by_pair.items():
+    where = "bracket" if seed == first_seed else "band"
+    won = [r for r in recs
+           if all(o["status"] == "success" for o in r["outcomes"].values())]
+    priority += min(r["steps"] for r in won) if won else sum(
+        r["steps"] for r in recs)
+    for r in recs:
+      st = {o["status"] for o in r["outcomes"].values()}
+      kind = ("stored" if "success" in st else
+              "raced" if st == {"skipped"} else "failed")
+      kinds[kind] += r["steps"]
+      kinds[where] += r["steps"]
+  return kinds, priority
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--cpu_minutes", type=float, default=0.0,
+                  help="CPU minutes of a measured run under the default rules")
+  ap.add_argument("--cores", type=int, default=2)
+  a = ap.parse_args()
+  fixture = stop_fixture.load()
+  env = success_envelope(fixture)
+  rows, tot = [], collections.Counter()
+  for name, run in fixture.items():
+    cfg = stop_fixture.default_rules(stop_fixture.config(run["args"]))
+    full = stop_fixture.replay_run(run, stop_fixture.exhaustive(
+        stop_fixture.config(run["args"])))
+    ours = stop_fixture.replay_run(run, cfg)
+    with mock.patch.object(engine, "gives_up", envelope_rule(env)):
+      bound = stop_fixture.replay_run(run, cfg)
+    for shape, (caps, trained, _) in ours.items():
+      kinds, pri = split(trained, cfg.seed)
+      bcaps, btrained, _ = bound[shape]
+      _, bpri = split(btrained, cfg.seed)
+      n = sum(r["steps"] for r in trained.values())
+      nb = sum(r["steps"] for r in btrained.values())
+      same = caps == full[shape][0] == bcaps
+      c = collections.Counter(dict(kinds, steps=n, envelope=nb, priority=pri,
+                                   both=bpri))
+      tot.update(c)
+      rows.append(_row(f"{name}: {shape}", c, same))
+  rows.append(_row("all", tot, all(r[-1] == "yes" for r in rows)))
+  print(common.machine())
+  print(f"success envelope (lowest best accuracy of a success-to-be) after "
+        f"evaluations 8, 16, 32, 64, 96: "
+        f"{', '.join(f'{env[j]:.3f}' for j in (7, 15, 31, 63, 95))}")
+  common.table(rows, ["search", "member-steps", "stored", "raced", "failed",
+                      "band", "envelope", "priority", "both",
+                      "same capacities"])
+  if a.cpu_minutes:
+    proj = lambda f: a.cpu_minutes * f / a.cores
+    print(f"projected wall time of the run ({a.cpu_minutes:g} CPU min, "
+          f"{a.cores} cores fully busy): default rules {proj(1):.1f} min; "
+          f"envelope {proj(tot['envelope'] / tot['steps']):.1f}; priority "
+          f"{proj(tot['priority'] / tot['steps']):.1f}; both "
+          f"{proj(tot['both'] / tot['steps']):.1f}")
+
+
+def _row(name, c, same):
+  n = c["steps"]
+  share = lambda k: f"{c[k] / n:.0%}"
+  ratio = lambda k: f"{c[k] / n:.2f}x"
+  return [name, f"{n:,}", share("stored"), share("raced"), share("failed"),
+          share("band"), ratio("envelope"), ratio("priority"), ratio("both"),
+          "yes" if same else "NO"]
+
+
+if __name__ == "__main__":
+  main()
