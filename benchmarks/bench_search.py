@@ -10,9 +10,10 @@ learning rates 1e-3, 3e-3, 1e-2 (stored if any reaches > 0.99 on a fixed
 1024-sample test set, the best of its evaluations every 128 steps), at most
 2^14 steps of batch 1024.
 - ours: experiments/sweep.py with these settings and our search rules
-  (learning rates raced: the others stop once one succeeds, as the original
-  stops at the first that succeeds; members that cannot reach the target at
-  their rate give up, see factrecall.engine.gives_up).
+  (learning rates in turn, the largest first, the next once one fails, as
+  the original tries them in turn from the smallest and stops at the first
+  that succeeds; members that cannot reach the target at their rate give
+  up, see factrecall.engine.gives_up).
 - exhaustive: the same search with every probe trained until it succeeds or
   spends its budget. Its capacity comes from tests/data/stop_fixture.json.gz
   (benchmarks/record_stop_fixture.py; ~40 min to record), not from a timing.

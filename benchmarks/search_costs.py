@@ -92,28 +92,32 @@ def split(trained, first_seed):
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--cpu_minutes", type=float, default=0.0,
-                  help="CPU minutes of a measured run under the default rules")
+                  help="CPU minutes of a measured run with the learning "
+                       "rates raced (search.lanes = 0)")
   ap.add_argument("--cores", type=int, default=2)
   a = ap.parse_args()
   fixture = stop_fixture.load()
   env = success_envelope(fixture)
   rows, tot = [], collections.Counter()
   for name, run in fixture.items():
-    cfg = stop_fixture.default_rules(stop_fixture.config(run["args"]))
+    cfg = lambda lanes: _with_lanes(stop_fixture.default_rules(
+        stop_fixture.config(run["args"])), lanes)
     full = stop_fixture.replay_run(run, stop_fixture.exhaustive(
         stop_fixture.config(run["args"])))
-    ours = stop_fixture.replay_run(run, cfg)
+    raced = stop_fixture.replay_run(run, cfg(0))
+    turns = stop_fixture.replay_run(run, cfg(1))
     with mock.patch.object(engine, "gives_up", envelope_rule(env)):
-      bound = stop_fixture.replay_run(run, cfg)
-    for shape, (caps, trained, _) in ours.items():
-      kinds, pri = split(trained, cfg.seed)
-      bcaps, btrained, _ = bound[shape]
-      _, bpri = split(btrained, cfg.seed)
-      n = sum(r["steps"] for r in trained.values())
-      nb = sum(r["steps"] for r in btrained.values())
-      same = caps == full[shape][0] == bcaps
-      c = collections.Counter(dict(kinds, steps=n, envelope=nb, priority=pri,
-                                   both=bpri))
+      bound = stop_fixture.replay_run(run, cfg(0))
+    for shape, (caps, trained, calls) in raced.items():
+      kinds, pri = split(trained, cfg(0).seed)
+      _, btrained, _ = bound[shape]
+      _, bpri = split(btrained, cfg(0).seed)
+      steps = lambda t: sum(r["steps"] for r in t.values())
+      same = caps == full[shape][0] == bound[shape][0] == turns[shape][0]
+      c = collections.Counter(dict(
+          kinds, steps=steps(trained), calls=calls,
+          turns=steps(turns[shape][1]), turn_calls=turns[shape][2],
+          envelope=steps(btrained), priority=pri, both=bpri))
       tot.update(c)
       rows.append(_row(f"{name}: {shape}", c, same))
   rows.append(_row("all", tot, all(r[-1] == "yes" for r in rows)))
@@ -121,16 +125,23 @@ def main():
   print(f"success envelope (lowest best accuracy of a success-to-be) after "
         f"evaluations 8, 16, 32, 64, 96: "
         f"{', '.join(f'{env[j]:.3f}' for j in (7, 15, 31, 63, 95))}")
-  common.table(rows, ["search", "member-steps", "stored", "raced", "failed",
-                      "band", "envelope", "priority", "both",
-                      "same capacities"])
+  print("shares of the raced search's member-steps; ratios to it (member-"
+        "steps, and block calls of 2 members: wall time on 2 cores)")
+  common.table(rows, ["search", "raced member-steps", "stored", "raced",
+                      "failed", "band", "lanes=1", "lanes=1 calls",
+                      "envelope", "priority", "both", "same capacities"])
   if a.cpu_minutes:
     proj = lambda f: a.cpu_minutes * f / a.cores
-    print(f"projected wall time of the run ({a.cpu_minutes:g} CPU min, "
-          f"{a.cores} cores fully busy): default rules {proj(1):.1f} min; "
-          f"envelope {proj(tot['envelope'] / tot['steps']):.1f}; priority "
-          f"{proj(tot['priority'] / tot['steps']):.1f}; both "
-          f"{proj(tot['both'] / tot['steps']):.1f}")
+    r = lambda k: tot[k] / tot["steps"]
+    print(f"projected wall time of the run ({a.cpu_minutes:g} CPU min raced, "
+          f"{a.cores} cores fully busy): raced {proj(1):.1f} min; lanes=1 "
+          f"{proj(r('turns')):.1f}; envelope {proj(r('envelope')):.1f}; "
+          f"priority {proj(r('priority')):.1f}; both {proj(r('both')):.1f}")
+
+
+def _with_lanes(cfg, lanes):
+  cfg.search.lanes = lanes
+  return cfg
 
 
 def _row(name, c, same):
@@ -138,7 +149,8 @@ def _row(name, c, same):
   share = lambda k: f"{c[k] / n:.0%}"
   ratio = lambda k: f"{c[k] / n:.2f}x"
   return [name, f"{n:,}", share("stored"), share("raced"), share("failed"),
-          share("band"), ratio("envelope"), ratio("priority"), ratio("both"),
+          share("band"), ratio("turns"), f"{c['turn_calls'] / c['calls']:.2f}x",
+          ratio("envelope"), ratio("priority"), ratio("both"),
           "yes" if same else "NO"]
 
 

@@ -75,10 +75,7 @@ def replay_run(run, cfg):
   seeds = [cfg.seed + i for i in range(cfg.train.n_seeds)]
   carried, out = {}, {}
   for shape, info in capacity.model_shapes(cfg):
-    search = search_lib.ShapeSearch(
-        capacity.first_brackets(cfg, shape, info, carried), seeds,
-        list(cfg.train.lrs), cfg.search.k_max, cfg.search.band_step,
-        cfg.search.prune)
+    search = capacity.shape_search(cfg, shape, info, carried, seeds)
     trained, calls = search_lib.replay(search, rule, by_shape[shape.name()],
                                        cfg.train.chunk, cfg.search.max_rounds)
     caps = {}

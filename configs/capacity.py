@@ -97,6 +97,12 @@ def get_config(arg=None):
   c.search.max_rounds = 16        # rounds per shape (bracket and band)
   c.search.band_step = 0.05       # band steps of max(1, band_step * k)
   c.search.prune = True           # stop members nobody needs any more
+  # Learning rates of a (k, seed) trained at once: the largest first, the
+  # next when one before it fails (skipped when one succeeds), started
+  # early only to fill a core that would idle; 0 = all at once (raced).
+  # Stored if any succeeds, either way: the order changes which learning
+  # rate's model is the stored one (the original code tries 1e-3 first).
+  c.search.lanes = 1
 
   c.fit = ml_collections.ConfigDict()
   c.fit.n_boot = 1000             # bootstrap resamples for CIs
@@ -116,7 +122,7 @@ def get_config(arg=None):
   elif arg == "paper":
     # The original code's protocol: one seed, bisection between the
     # previous d's capacity and 512, the learning rates in turn until one
-    # succeeds (here raced: the others stop at the first success), every
+    # succeeds (here the largest first, see search.lanes), every
     # failing probe trained for its whole 2^14-step budget.
     c.model.ratios = tuple((a, b) for a in (4, 2, 1, 0.5, 0.25)
                            for b in (4, 2, 1, 0.5, 0.25))
@@ -185,7 +191,8 @@ ANALYSIS = ("fit.", "plot_curves")
 # Fields added after runs were recorded, with the value a config.json
 # without them meant (such a workdir resumes instead of being refused).
 ADDED = {"model.embeddings": ("frozen",), "train.give_up_trend_loss": 0.0,
-         "train.give_up_trend_window": 1024, "train.give_up_trend_margin": 2.0}
+         "train.give_up_trend_window": 1024, "train.give_up_trend_margin": 2.0,
+         "search.lanes": 0}
 
 # What each field allows (factrecall.checks; the CLI checks every field
 # before anything runs). Checks across fields are capacity.validate's.
@@ -230,6 +237,7 @@ RULES = {
     "search.max_rounds": Int(1, 1000),
     "search.band_step": Real(0, 1, hi_open=True, note="0 = steps of 1"),
     "search.prune": Bool(),
+    "search.lanes": Int(0, 1024, note="0 = every learning rate at once"),
     "fit.n_boot": Int(10, 10 ** 6),
     "fit.slope_band": Seq(Real(0, 100), min_len=2, max_len=2,
                           increasing=True),

@@ -290,9 +290,9 @@ class Group:
 
 
 def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
-              ckpt=None, progress=None, step_cost=1, ckpt_every=30.0,
-              keep_params=False, on_chunk=None, devices=None, width=None,
-              shared=None):
+              wait=None, ckpt=None, progress=None, step_cost=1,
+              ckpt_every=30.0, keep_params=False, on_chunk=None, devices=None,
+              width=None, shared=None):
   """Trains members hps (list of dicts of scalars) sharing `setup`, each
   running `program`.
 
@@ -303,7 +303,10 @@ def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
   depend on which others share its block.
 
   needed(group) -> iterable of member indices still worth training (others
-  are marked "skipped"); ckpt: path for an in-flight checkpoint (resumed if
+  are marked "skipped", started or not); wait(group) -> the members not
+  started yet that should not start yet, in the order they may (see
+  `admit`: they still start while the blocks have idle slots); ckpt: path
+  for an in-flight checkpoint (resumed if
   present, removed at the end). With several processes every process gets
   the same path (a filesystem they share): all of them restore it, all take
   part in gathering the states to save, and process 0 alone writes it.
@@ -336,12 +339,18 @@ def run_group(setup, hps, rule, *, program=TRANSFORMER, needed=None,
     blk.restore(live, states)
   if g is None:
     g = Group(n, rule.protocols, setup.chunk, program)
-    live = list(range(n))
+    live = admit(g, [], wait, blk.size)
     blk.start(live)
   last_ckpt = time.time()
   if ckpt:
     INFLIGHT[:] = [ckpt]
-  while live:
+  while True:
+    new = admit(g, live, wait, blk.size)
+    if len(new) > len(live):
+      blk.add(live, new)
+    live = new
+    if not live:
+      break
     snapshot = (copy.deepcopy(g), list(live), blk.ids, blk.states)
     try:
       if output.INTERRUPTS:  # a Ctrl-C that Python swallowed (see cli.entry)
@@ -410,6 +419,19 @@ class _Blocks:
         [self.hps[i] for i in self._padded(ids)])), *self.extra)
                    for ids in self.ids]
 
+  def add(self, live, new):
+    """Packs members `new` (a superset of `live`, in order): the live
+    ones keep their states, the others start from their initial states."""
+    host = self.host_states()
+    fresh = [i for i in new if i not in set(live)]
+    for b in range(0, len(fresh), self.size):
+      ids = fresh[b:b + self.size]
+      st = to_host(self.init_fn(self._put(stack_hps(
+          [self.hps[i] for i in self._padded(ids)])), *self.extra))
+      for j, i in enumerate(ids):
+        host[i] = jax.tree_util.tree_map(lambda a, j=j: a[j], st)
+    self.restore(new, host)
+
   def member_template(self):
     """{"state", "params"}: (treedef, [(shape, dtype) per leaf]) of one
     member's state and of its params (a checkpoint must match them)."""
@@ -455,17 +477,37 @@ class _Blocks:
 def record_chunk(g, live, rows, rule, needed=None):
   """The host's bookkeeping after a chunk: rows[j] (g.metrics) is the
   evaluation of member live[j]; judges every protocol, then skips the
-  members `needed` no longer wants. (Replaying recorded curves through
-  this gives the decisions a run would have made.)"""
+  members `needed` no longer wants (also those not started yet). (Replaying
+  recorded curves through this and `admit` gives the decisions a run would
+  have made.)"""
   for j, i in enumerate(live):
     g.curves[i].append(np.asarray(rows[j]).tolist())
     g.steps[i] += g.chunk
     _judge(g, i, np.asarray(rows[j]), rule)
   if needed is not None:
     want = set(needed(g))
-    for i in live:
+    for i in range(len(g.status)):
       if not g.status[i] and i not in want:
         _decide_rest(g, i, "skipped")
+
+
+def admit(g, live, wait=None, size=1):
+  """The members that train the next chunk, in order: the undecided ones
+  of `live`, and of those not started yet (undecided, not live, no steps)
+  the ones wait(g) does not hold back, then held ones in wait's order while
+  fewer than `size` (the slots of a block: devices x width) would train, so
+  holding a member back never leaves a slot idle that it could fill."""
+  live = [i for i in live if not g.status[i]]
+  running = set(live)
+  todo = [i for i in range(len(g.status))
+          if not g.status[i] and i not in running and not g.steps[i]]
+  if wait is None:
+    return sorted(live + todo)
+  pending = set(todo)
+  held = [i for i in wait(g) if i in pending]
+  start = sorted(pending - set(held))
+  room = max(0, size - len(live) - len(start))
+  return sorted(live + start + held[:room])
 
 
 def gives_up(best, best_loss, chunk, rule):

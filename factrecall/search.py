@@ -2,10 +2,12 @@
 
 A search asks for (size, seed) pairs each round (`next_round`), says which
 of a round's members are still worth training as their results come in
-(`needed`, for engine.run_group), takes the round's records (`add`) and plans
-how many pairs its later rounds can still ask for (`planned_pairs`, for the
-progress bar's total). `drive` runs any search round by round; `WorkPlan`
-turns its plans into the work left. Two searches share the interface:
+(`needed`, for engine.run_group) and, for a ShapeSearch, which wait on
+others (`wait`: the learning rates in turn), takes the round's records
+(`add`) and plans how many pairs its later rounds can still ask for
+(`planned_pairs`, for the progress bar's total). `drive` runs any search
+round by round; `WorkPlan` turns its plans into the work left. Two searches
+share the interface:
 `ShapeSearch` (the transformers': the first seed's bracket per protocol,
 then the seed band at its ends) and `SeedSearch` (the associative
 memories': every seed's own bracket), over brackets `Bracket` (candidates
@@ -213,7 +215,7 @@ class ShapeSearch:
   """
 
   def __init__(self, brackets, seeds, lrs, k_max, band_step=0.05,
-               prune=True):
+               prune=True, lanes=0):
     self.brackets = brackets  # protocol -> Bracket (first seed)
     self.protocols = tuple(brackets)
     self.seeds = list(seeds)
@@ -221,6 +223,7 @@ class ShapeSearch:
     self.k_max = k_max
     self.band_step = band_step
     self.prune = prune
+    self.lanes = lanes  # learning rates of a (k, seed) at once; 0 = all
     self.outcome = {}  # (k, seed) -> {protocol: True | False | None}
     self.wanted = {}   # protocol -> (k, seed) pairs asked for by the round
     self.phase = {}    # protocol -> "bracket" | "band" in the current round
@@ -366,6 +369,36 @@ class ShapeSearch:
       return sorted(set(keep))
     return fn
 
+  def wait(self, members):
+    """wait(group) for engine.run_group over members [(k, seed, lr)], or
+    None when every learning rate of a (k, seed) starts at once (lanes 0):
+    the learning rates of each (k, seed) in turn, the largest first (the
+    one that stores first in most recorded searches), at most `lanes` of
+    them undecided at once; a learning rate waits until one before it is
+    decided (and is skipped if one succeeded: `needed`). Held members come
+    in the order they may start (engine.admit starts them early to fill
+    idle slots): every (k, seed)'s second learning rate before any third.
+    The outcome of every (k, seed) is that of racing them all: stored if
+    any learning rate stores, not stored once every one has failed."""
+    if not self.lanes:
+      return None
+    by = {}
+    for i, (k, seed, lr) in enumerate(members):
+      by.setdefault((k, seed), []).append((-lr, i))
+    turns = [[i for _, i in sorted(v)] for v in by.values()]
+    lanes = self.lanes
+
+    def fn(g):
+      held = []
+      for order in turns:
+        undecided = 0
+        for pos, i in enumerate(order):
+          if undecided >= lanes and not g.status[i] and not g.steps[i]:
+            held.append((pos, i))
+          undecided += not g.status[i]
+      return [i for _, i in sorted(held)]
+    return fn
+
   def capacity(self, p):
     """Per protocol: the one-seed bracket, the seed table and the stored k.
 
@@ -417,12 +450,15 @@ def replay_round(search, rule, curves, chunk, pairs, block=2):
   recorded curves, fed to the search. Returns (its records, block calls)."""
   members = [(k, s, lr) for k, s in pairs for lr in search.lrs]
   g = engine.Group(len(members), rule.protocols, chunk)
-  needed, live, calls = search.needed(members), list(range(len(members))), 0
-  while live:
+  needed, wait = search.needed(members), search.wait(members)
+  live, calls = [], 0
+  while True:
+    live = engine.admit(g, live, wait, block)
+    if not live:
+      break
     rows = [curves[members[i]][len(g.curves[i])] for i in live]
     engine.record_chunk(g, live, rows, rule, needed)
     calls += -(-len(live) // block)
-    live = [i for i in live if not g.status[i]]
   recs = [dict(k=k, seed=s, lr=lr, steps=g.steps[i], status=g.status[i],
                outcomes=g.outcome[i]) for i, (k, s, lr) in enumerate(members)]
   search.add(recs)

@@ -1,4 +1,6 @@
 """Core simulator: task, model fast path vs reference, training, search, fits."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -187,6 +189,87 @@ def test_inactive_block_is_skipped_and_live_member_unchanged():
   assert np.all(np.isnan(one[1]))
   for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(st)):
     np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b)[1])
+
+
+def test_admit_by_hand():
+  """engine.admit: members not started wait while wait() holds them, and
+  start anyway, in wait's order, into slots that would idle."""
+  g = engine.Group(5, ("paper",))
+  held = lambda g: [4, 3]
+  assert engine.admit(g, [], held, size=2) == [0, 1, 2]
+  assert engine.admit(g, [], None, size=2) == [0, 1, 2, 3, 4]
+  g.status[0] = "success"
+  assert engine.admit(g, [0, 1, 2], held, size=2) == [1, 2]
+  assert engine.admit(g, [0, 1, 2], held, size=3) == [1, 2, 4]
+  g.status[1] = g.status[2] = "stalled"
+  assert engine.admit(g, [1, 2], held, size=2) == [3, 4]
+  g.status[4] = "skipped"  # skipped before it started: never starts
+  assert engine.admit(g, [], held, size=2) == [3]
+  assert engine.admit(g, [], lambda g: [], size=1) == [3]
+
+
+def test_search_wait_takes_learning_rates_in_turn():
+  """ShapeSearch.wait with one lane: per (k, seed) the largest learning rate
+  first, the next once the one before it is decided; held members listed
+  second learning rates first."""
+  members = [(k, 0, lr) for k in (5, 6) for lr in (1e-3, 3e-3, 1e-2)]
+  search = search_lib.ShapeSearch({}, [0], [1e-3, 3e-3, 1e-2], 64, lanes=1)
+  wait = search.wait(members)
+  g = engine.Group(len(members), ("paper",))
+  assert wait(g) == [1, 4, 0, 3]
+  g.status[2] = "stalled"
+  assert wait(g) == [4, 0, 3]
+  g.steps[1] = 128  # started: no longer held; 1e-3 waits on it
+  assert wait(g) == [4, 0, 3]
+  g.status[1] = "stalled"
+  assert wait(g) == [4, 3]
+  assert search_lib.ShapeSearch({}, [0], [1e-2], 64).wait(members) is None
+
+
+def _waited_group(wait=None, ckpt=None, stop_after=None):
+  s = models.TransformerShape(d=8, H=2, d_h=4, m=8)
+  members = [(k, 0, lr) for k in (3, 6) for lr in (3e-3, 1e-2)]
+  hps = [_hp(k=k, D=4, lr=lr) for k, _, lr in members]
+  setup = train.Setup(s, tasks.shape_for(hps, 8), batch=64, chunk=16)
+  rule = engine.StopRule(max_steps=96, target=0.99, give_up_window=32,
+                         give_up_margin=0.5)
+  live_seen = []
+
+  def on_chunk(g, live):
+    live_seen.append(list(live))
+    if stop_after and len(live_seen) >= stop_after:
+      raise _Stop()
+  w = search_lib.ShapeSearch({}, [0], [3e-3, 1e-2], 64, lanes=1).wait(
+      members) if wait else None
+  res = engine.run_group(setup, hps, rule, wait=w, ckpt=ckpt, ckpt_every=0.0,
+                         on_chunk=on_chunk, devices=jax.devices()[:2])
+  return res, live_seen
+
+
+class _Stop(Exception):
+  pass
+
+
+def test_waiting_members_train_as_if_started_at_once(tmp_path):
+  """Held members start late (the two 1e-2 members fill both devices) yet
+  train exactly as when every member starts at once; interrupted with
+  members still waiting, the group resumes to the same results."""
+  raced, seen_raced = _waited_group()
+  turns, seen = _waited_group(wait=True)
+  assert seen_raced[0] == [0, 1, 2, 3] and seen[0] == [1, 3]
+  assert any(0 in live for live in seen)  # the held ones did start
+  for a, b in zip(raced, turns):
+    assert a["curves"] == b["curves"] and a["steps"] == b["steps"]
+    assert a["outcomes"] == b["outcomes"]
+  ckpt = str(tmp_path / "group.npz")
+  with pytest.raises(_Stop):
+    _waited_group(wait=True, ckpt=ckpt, stop_after=2)
+  assert os.path.exists(ckpt)
+  resumed, seen_after = _waited_group(wait=True, ckpt=ckpt)
+  # resumed after the first chunk, the 3e-3 members still waiting
+  assert len(seen_after) == len(seen) - 1 and seen_after[0] == [1, 3]
+  for a, b in zip(turns, resumed):
+    assert a["curves"] == b["curves"] and a["outcomes"] == b["outcomes"]
 
 
 def test_loglog_fit_recovers_exponent():

@@ -187,6 +187,15 @@ def first_brackets(cfg, shape, info, carried):
   return out
 
 
+def shape_search(cfg, shape, info, carried, seeds):
+  """The search of one shape (first brackets from `carried`, see
+  first_brackets) with cfg's search rules."""
+  return search_lib.ShapeSearch(
+      first_brackets(cfg, shape, info, carried), seeds, list(cfg.train.lrs),
+      cfg.search.k_max, cfg.search.band_step, cfg.search.prune,
+      cfg.search.lanes)
+
+
 def stop_rule(cfg):
   return engine.StopRule(max_steps=cfg.train.max_steps,
                          target=cfg.train.target, patience=cfg.train.patience,
@@ -216,9 +225,7 @@ def run(cfg, wd):
                                enabled=wd.is_writer)
   capacities, carried = [], {}
   for shape, info in shapes:
-    search = search_lib.ShapeSearch(
-        first_brackets(cfg, shape, info, carried), seeds, lrs,
-        cfg.search.k_max, cfg.search.band_step, cfg.search.prune)
+    search = shape_search(cfg, shape, info, carried, seeds)
     last_shape = None
 
     def run_round(rnd, pairs, shape=shape, info=info, search=search):
@@ -234,7 +241,7 @@ def run(cfg, wd):
                   note=f"{shape.name()} (resumed)")
         return recs
       recs = _run_round(cfg, wd, shape, info, members, hps, keys, rule,
-                        search.needed(members), ts, prog, rnd, plan)
+                        search, ts, prog, rnd, plan)
       done.update((r["key"], r) for r in recs)
       return recs
 
@@ -309,9 +316,7 @@ def _fresh_pairs(cfg, shape, info, seeds):
                      for p, k in zip(protocols(cfg), combo)}
                     for combo in itertools.product(ks, repeat=len(
                         protocols(cfg)))]
-  return max(search_lib.ShapeSearch(
-      first_brackets(cfg, shape, info, carried), seeds, cfg.train.lrs,
-      cfg.search.k_max, cfg.search.band_step, cfg.search.prune).planned_pairs()
+  return max(shape_search(cfg, shape, info, carried, seeds).planned_pairs()
              for carried in options)
 
 
@@ -323,7 +328,7 @@ def setup_of(cfg, shape, info, ts):
                      embeddings="learned" if is_learned(info) else "gaussian")
 
 
-def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
+def _run_round(cfg, wd, shape, info, members, hps, keys, rule, search, ts,
                prog, rnd, plan):
   learn = is_learned(info)
   setup = setup_of(cfg, shape, info, ts)
@@ -337,8 +342,8 @@ def _run_round(cfg, wd, shape, info, members, hps, keys, rule, needed, ts,
                           for i in range(len(g.status)) if not g.status[i]))
     prog.set_total(prog.done + setup.chunk * len(live) + plan.remaining())
 
-  res = engine.run_group(setup, hps, rule, needed=needed,
-                         ckpt=ckpt, progress=prog,
+  res = engine.run_group(setup, hps, rule, needed=search.needed(members),
+                         wait=search.wait(members), ckpt=ckpt, progress=prog,
                          on_chunk=replan, ckpt_every=cfg.checkpoint_every,
                          keep_params=cfg.save_models or learn)
   recs = []
