@@ -2,7 +2,7 @@
 original code, wall time and peak memory, and the capacity found.
 
 python benchmarks/bench_search.py [--original=PATH --original_python=PY]
-                                  [--devices=3] [--trend_off]
+                                  [--devices=3] [--trend_off] [--raced]
 
 The search (the original code's `binary_sweep` for one shape): d = 16, H = 8,
 d_h = 2, m = 16, D = 8, S = R bisected between 8 and 64 to a gap of 1,
@@ -24,6 +24,9 @@ learning rates 1e-3, 3e-3, 1e-2 (stored if any reaches > 0.99 on a fixed
 - ours, trend test off (with --trend_off): ours with the give-up rule's
   loss-trend test disabled (give_up_trend_loss=0), the rule as it was before
   the test, so the test's saving is measured in this one run.
+- ours, raced (with --raced): ours with every learning rate of a size
+  started at once (search.lanes=0), the search as it was before the
+  learning rates took turns.
 Each runs in a fresh process; the table's ratios compare runs of this one
 invocation.
 """
@@ -102,6 +105,9 @@ def main():
   ap.add_argument("--trend_off", action="store_true",
                   help="also run ours with the give-up rule's loss-trend "
                   "test off, beside the default")
+  ap.add_argument("--raced", action="store_true",
+                  help="also run ours with the learning rates raced "
+                  "(search.lanes=0), beside the default")
   a = ap.parse_args()
   print(common.machine())
   load0 = f"{os.getloadavg()[0]:.2f}"
@@ -120,6 +126,10 @@ def main():
     *r, st = ours(extra=["--config.train.give_up_trend_loss=0"])
     row("ours, trend test off", *r)
     print(f"trend test off: {st / 1e6:.3f}M member-steps")
+  if a.raced:
+    *r, st = ours(extra=["--config.search.lanes=0"])
+    row("ours, raced", *r)
+    print(f"raced: {st / 1e6:.3f}M member-steps")
   if a.original:
     row("original", *original(a.original, a.original_python))
   ex = exhaustive_k()

@@ -4,23 +4,27 @@ full-budget curves of tests/data/stop_fixture.json.gz, no training (seconds).
 
 python benchmarks/search_costs.py [--cpu_minutes=86.7 --cores=2]
 
-Per recorded shape, the search under the default rules (replayed by the
+Per recorded shape, the search with the default's stop rules and its
+learning rates raced (search.lanes = 0, as before lanes; replayed by the
 run's own decisions, benchmarks/stop_fixture.py) splits its member-steps
 into the members that stored their facts, the learning rates raced beside
 one that did (stopped at its success), and the members that failed (gave
 up or spent the budget); and into the first seed's bracket and the other
-seeds' band. Then two bounds, each replayed the same way:
-- envelope: a member stops at the first evaluation where its best accuracy
-  lies below the lowest best accuracy that any recorded member which went
-  on to succeed had at that evaluation (both protocols). Fitted to the very
-  curves it is replayed on, so no rule of the form "accuracy below a
-  schedule" that is safe on them stops more: an optimistic bound.
-- priority: at every (k, seed) that stored, only the learning rate that
-  stored is trained (as if the search knew which one would): the most that
-  ordering the learning rates could save.
-With --cpu_minutes (a measured run's CPU minutes under the default rules),
-the last line projects its wall time under each bound on --cores cores kept
-fully busy (the measured run kept ~90% busy): an optimistic projection.
+seeds' band. Against it, each replayed the same way:
+- lanes=1: the default (learning rates in turn, the largest first), its
+  member-steps and its block calls of 2 members (one chunk of one or two
+  members on 2 devices: the wall time on 2 cores);
+- envelope (a bound): a member stops at the first evaluation where its
+  best accuracy lies below the lowest best accuracy that any recorded
+  member which went on to succeed had at that evaluation (both protocols).
+  Fitted to the very curves it is replayed on, so no rule of the form
+  "accuracy below a schedule" that is safe on them stops more: optimistic;
+- priority (a bound): at every (k, seed) that stored, only the learning
+  rate that stored is trained (as if the search knew which one would): the
+  most that ordering the learning rates could save; both: the two bounds.
+With --cpu_minutes (a measured raced run's CPU minutes), the last line
+projects its wall time under each on --cores cores kept fully busy (the
+measured run kept ~90% busy): an optimistic projection.
 """
 import argparse
 import collections
