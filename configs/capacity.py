@@ -1,7 +1,7 @@
 """Facts stored vs parameters of one-layer transformers (paper Fig. 4 left).
 
 Presets: `smoke` (tests, < 1 min), default (the paper's protocol on 8 shapes:
-about 40 min on 2 free CPU cores, see benchmarks/RESULTS.md), `paper` (the
+25-50 min on 2 free CPU cores, see benchmarks/RESULTS.md), `paper` (the
 paper's full grid and search, for accelerators). The scaling variants
 are presets too: `square`, `distinct` (scaling modes) and `heads` (H sweep).
 `learned` searches each shape with frozen random embeddings and with E and U
