@@ -31,7 +31,6 @@ Each runs in a fresh process; the table's ratios compare runs of this one
 invocation.
 """
 import argparse
-import gzip
 import json
 import os
 import re
@@ -40,13 +39,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top
+from benchmarks import stop_fixture  # pylint: disable=g-import-not-at-top
 
 BASE = ["--config=capacity", "--config.model.d_list=16",
         "--config.model.ratios=((1.0,1.0),)", "--config.search.start=paper",
         "--config.search.k_min=8", "--config.search.k_max=64",
         "--config.train.n_seeds=1", "--config.train.eval=paper",
         "--config.train.compare_eval=false"]
-FIXTURE = os.path.join(common.ROOT, "tests", "data", "stop_fixture.json.gz")
 
 # The original code's own search, driven from its directory (it imports
 # its modules by name); prints the size found and exits.
@@ -86,10 +85,9 @@ def original(path, python):
 
 
 def exhaustive_k():
-  if not os.path.exists(FIXTURE):
+  if not os.path.exists(stop_fixture.PATH):
     return None
-  with gzip.open(FIXTURE, "rt") as f:
-    caps = json.load(f)["bench_search"]["capacities"]
+  caps = stop_fixture.load()["bench_search"]["capacities"]
   return caps["d16_H8_dh2_m16"]["paper"]["k"]
 
 

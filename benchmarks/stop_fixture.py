@@ -47,6 +47,7 @@ def default_rules(cfg):
   every early stop off)."""
   default = cli.load_config("capacity")
   cfg.search.prune = default.search.prune
+  cfg.search.lanes = default.search.lanes
   for f in ("patience", "give_up_window", "give_up_margin",
             "give_up_loss_drop", "give_up_loss_window", "give_up_trend_loss",
             "give_up_trend_window", "give_up_trend_margin"):
